@@ -51,8 +51,8 @@ def _vf_from_netlink(vfinfo: Any) -> tuple[int, VFConfig]:
         vlan=int(vlan["vlan"]) if vlan else 0,
         qos=int(vlan["qos"]) if vlan else 0,
         # the kernel reports -1 (as unsigned) when a driver cannot say
-        spoofchk=None if spoof is None or spoof["setting"] > 1 else bool(spoof["setting"]),
-        trust=None if trust is None or trust["setting"] > 1 else bool(trust["setting"]),
+        spoofchk=None if spoof is None or spoof["spoofchk"] > 1 else bool(spoof["spoofchk"]),
+        trust=None if trust is None or trust["trust"] > 1 else bool(trust["trust"]),
         link_state=None if state is None else _LINK_STATES.get(int(state["link_state"])),
         min_tx_rate=None if rate is None else int(rate["min_tx_rate"]),
         max_tx_rate=None if rate is None else int(rate["max_tx_rate"]),
@@ -97,21 +97,23 @@ def _req(obj: Mapping[str, Any], key: str, what: str) -> Any:
 
 
 def _vf_from_ip_json(v: Mapping[str, Any], pf: str) -> tuple[int, VFConfig]:
+    """One `vfinfo_list` entry as iproute2 prints it (ip/ipaddress.c print_vfinfo): zero vlan/qos are omitted."""
     idx = int(_req(v, "vf", f"a vfinfo_list entry of {pf}"))
-    vlan_list = v.get("vlan_list")
     vlan, qos = int(v.get("vlan", 0)), int(v.get("qos", 0))
-    if vlan_list:  # iproute2 prints QinQ-capable drivers as a list; the first entry is the outer tag
+    vlan_list = v.get("vlan_list")
+    if vlan_list:  # drivers with QinQ support report a list; the first entry is the outer tag
         vlan, qos = int(vlan_list[0].get("vlan", 0)), int(vlan_list[0].get("qos", 0))
+    rate = v.get("rate") or {}
     link_state = v.get("link_state")
     return idx, VFConfig(
-        mac=str(v["address"]).lower() if "address" in v else None,
+        mac=str(v["mac"]).lower() if "mac" in v else None,
         vlan=vlan,
         qos=qos,
         spoofchk=v.get("spoofchk"),
         trust=v.get("trust"),
         link_state=str(link_state) if link_state is not None else None,
-        min_tx_rate=v.get("min_tx_rate"),
-        max_tx_rate=v.get("max_tx_rate"),
+        min_tx_rate=rate.get("min_tx"),
+        max_tx_rate=rate.get("max_tx"),
     )
 
 

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from sriov_e2e import netlink, netns, vfbackends
 from sriov_e2e.errors import BadInput, HarnessError, Unsupported
 from sriov_e2e.fake_pci import FLAVORS, FakePciTree

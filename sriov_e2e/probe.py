@@ -133,7 +133,7 @@ def probe() -> list[Capability]:
 def vf_backend_choice(caps: list[Capability]) -> tuple[str | None, str]:
     """The most faithful VF backend this host supports, with the reason for the choice."""
     have = {c.name: c.ok for c in caps}
-    skipped = []
+    skipped: list[str] = []
     for name in PREFERENCE:
         reason = BACKENDS[name].unavailable_reason("") if have.get(name) else next(
             c.detail for c in caps if c.name == name)

@@ -9,6 +9,7 @@ real VF config) is probed but not yet provided by this harness (see README).
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -103,12 +104,12 @@ class VethBackend:
         for i in range(count):
             vf, peer = vf_name(pf, i), peer_name(pf, i)
             ipr.link("add", ifname=vf, kind="veth", peer={"ifname": peer})
-            undo.push(f"delete VF {vf}", lambda p=peer: netlink.delete_link(ipr, p))
+            undo.push(f"delete VF {vf}", functools.partial(netlink.delete_link, ipr, peer))
             _mark(ipr, peer, owner_alias(pf, f"vf{i}"))
             # the peer is the VF's port on the embedded switch: up and enslaved; the VF itself stays down (idle)
             ipr.link("set", index=netlink.index_of(ipr, peer), master=pf_index, state="up")
             vfs.append(CreatedVF(i, vf, Locator(LocatorKind.PEER, peer)))
-        return Created(owned_links=tuple(peer_name(pf, i) for i in range(count)) + (pf,), vfs=tuple(vfs))
+        return Created(owned_links=(*(peer_name(pf, i) for i in range(count)), pf), vfs=tuple(vfs))
 
     def set_pf_link(self, ipr: Any, pf: str, owned: tuple[str, ...], up: bool) -> None:
         ports = [n for n in owned if n != pf]
@@ -144,10 +145,10 @@ class DummyBackend:
                 if e.code == errno.EOPNOTSUPP:
                     raise Unsupported("dummy backend: this kernel has no dummy links (CONFIG_DUMMY)") from None
                 raise
-            undo.push(f"delete VF {vf}", lambda v=vf: netlink.delete_link(ipr, v))
+            undo.push(f"delete VF {vf}", functools.partial(netlink.delete_link, ipr, vf))
             vfs.append(CreatedVF(i, vf, Locator(LocatorKind.MAC, mac)))
         # dummy VFs can move to pods; the names recorded are only the node-side ones we still own
-        return Created(owned_links=tuple(vf_name(pf, i) for i in range(count)) + (pf,), vfs=tuple(vfs))
+        return Created(owned_links=(*(vf_name(pf, i) for i in range(count)), pf), vfs=tuple(vfs))
 
     def set_pf_link(self, ipr: Any, pf: str, owned: tuple[str, ...], up: bool) -> None:
         raise Unsupported("dummy backend: dummy VFs always report carrier, PF link state cannot reach them")
