@@ -20,7 +20,9 @@ from .pins import Pins, PinsError, load_pins
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python3 -m sriov_e2e.toolchain", description=__doc__.split("\n\n", 1)[0])
-    p.add_argument("--versions-file", type=Path, default=None, help="pin file (default: versions.toml at the repo root)")
+    p.add_argument(
+        "--versions-file", type=Path, default=None, help="pin file (default: versions.toml at the repo root)"
+    )
     p.add_argument(
         "--cache",
         type=Path,

@@ -45,11 +45,11 @@ __all__ = [
     "component_recipe",
     "default_cache_dir",
     "find_go",
-    "render_gomod",
     "recipe_hash",
+    "render_gomod",
     "select",
-    "stamp_is_fresh",
     "staging_modules",
+    "stamp_is_fresh",
 ]
 
 # Bump when the way components are built changes (flags, environment, go.mod generation).
@@ -427,7 +427,7 @@ def _print_result(res: Result, out: TextIO) -> None:
     elif res.status == "cached":
         what = "cached"
     elif res.status == "blocked":
-        what = f"UNAVAILABLE (not built): {res.detail}"
+        what = "UNAVAILABLE, not built (see `blocked` in versions.toml)"
     else:
         what = f"FAILED after {res.seconds:.1f}s"
     out.write(f"{res.name:<14} {res.version:<32} {what}\n")
@@ -464,8 +464,9 @@ def build_all(
         out.write(f"toolchain: {go_ver or 'no Go needed'}, cache {layout.cache}\n")
         for comp in comps:
             start = time.monotonic()
-            out.write(f"{comp.name:<14} {comp.version:<32} ...\r")
-            out.flush()
+            if out.isatty():
+                out.write(f"{comp.name:<14} {comp.version:<32} building ...\r")
+                out.flush()
             try:
                 res = build_component(comp, layout, go, go_ver, force=force)
             except BuildError as exc:
@@ -477,8 +478,10 @@ def build_all(
                     break
                 continue
             _print_result(res, out)
-            if res.status == "blocked" and comp.blocked_error:
-                err.write(f"  {comp.name}: module proxy said: {comp.blocked_error}\n")
+            if res.status == "blocked":
+                err.write(f"  {comp.name}: {comp.blocked}\n")
+                if comp.blocked_error:
+                    err.write(f"  {comp.name}: module proxy said: {comp.blocked_error}\n")
         if not failures or keep_going:
             for img in imgs:
                 start = time.monotonic()

@@ -154,7 +154,9 @@ def _base_entries() -> list[Entry]:
         Entry("usr/bin", "symlink", target="../bin"),
         Entry("usr/sbin", "symlink", target="../bin"),
         Entry("var/run", "symlink", target="../run"),
-        Entry("etc/passwd", "file", 0o644, b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"),
+        Entry(
+            "etc/passwd", "file", 0o644, b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"
+        ),
         Entry("etc/group", "file", 0o644, b"root:x:0:\nnogroup:x:65534:\n"),
     ]
     return entries
