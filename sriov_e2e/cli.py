@@ -71,7 +71,12 @@ def _selected_pools(args: argparse.Namespace) -> list[Pool]:
     view = inventory.read_node(args.netns)
     recorded = {r.spec.pf_name: r.spec for r in st.all()}
     if args.pf:
-        spec = recorded.get(args.pf) or inventory.spec_from_sysfs(args.pf, args.resource or "")
+        spec = recorded.get(args.pf)
+        if spec is None:
+            try:
+                spec = inventory.spec_from_sysfs(args.pf, args.resource or "")
+            except BadInput as e:
+                raise BadInput(f"{e}; and no sriov-e2e pool of that name in {st.root}") from None
         return [inventory.build_pool(spec, view)]
     specs = list(recorded.values()) + [inventory.spec_from_sysfs(pf, args.resource or "")
                                        for pf in inventory.real_sriov_pfs() if pf not in recorded]

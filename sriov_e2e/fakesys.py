@@ -56,6 +56,7 @@ def watch(state: State, resync_every: float = 2.0, stop_after: float | None = No
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     deadline = None if stop_after is None else time.monotonic() + stop_after
+    (state.root / pools.WATCHER_PID).write_text(f"{os.getpid()}\n")
     with netlink.ipr_in(node_path) as ipr:
         ipr.bind()  # RTMGRP_LINK and friends: every link change in the node netns wakes us
         pools.sync_fake_net(state)

@@ -11,11 +11,17 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import pyroute2.config
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from sriov_e2e.errors import BadInput, HarnessError
 from sriov_e2e.links import LinkRecord, from_netlink
+
+# pyroute2 opens a netns in a forked child and stops it with SIGTERM. The child must die at once, not run the
+# harness's SIGTERM handler (which raises KeyboardInterrupt and would unwind a copy of our stack, undo steps
+# included) in a forked copy of this process.
+pyroute2.config.disable_mp_signal = True
 
 
 def _is_self(path: str) -> bool:

@@ -175,18 +175,25 @@ def _watcher_pid(state: State) -> int | None:
 
 
 def start_watcher(state: State) -> int:
-    """Start (once per state dir) the process that keeps fake `net/` entries truthful."""
+    """Start (once per state dir) the process that keeps fake `net/` entries truthful; returns its PID.
+
+    `setsid -f` detaches it (its own session, reparented to init), so it outlives this command; it writes its own
+    PID file, which `stop_watcher` uses.
+    """
     pid = _watcher_pid(state)
     if pid is not None:
         return pid
-    log_path = state.root / "watcher.log"
-    with open(log_path, "ab") as logf:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sriov_e2e", "--state-dir", str(state.root), "fakesys", "watch"],
-            stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True,
-        )
-    (state.root / WATCHER_PID).write_text(f"{proc.pid}\n")
-    return proc.pid
+    with open(state.root / "watcher.log", "ab") as logf:
+        subprocess.run(["setsid", "-f", sys.executable, "-m", "sriov_e2e", "--state-dir", str(state.root),
+                        "fakesys", "watch"], stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, check=True)
+
+    def started() -> int:
+        found = _watcher_pid(state)
+        if found is None:
+            raise NotYet(f"no live watcher in {state.root / WATCHER_PID} (log: {state.root / 'watcher.log'})")
+        return found
+
+    return wait_until(started, timeout=TIMEOUTS.process_exit, what="fake sysfs watcher")
 
 
 def stop_watcher(state: State) -> None:
