@@ -110,10 +110,12 @@ def _create_locked(
 def destroy(state: State, pf: str) -> None:
     """Remove exactly what `create` made for `pf`: links (wherever the VFs are), fake PCI functions, record."""
     check_root()
+    if state.load(pf) is None:  # checked before locking: locking creates the state dir
+        raise BadInput(f"PF {pf}: no pool of this name was created by sriov-e2e (see sriov-e2e inspect)")
     with state.locked():
         rec = state.load(pf)
         if rec is None:
-            raise BadInput(f"PF {pf}: no pool of this name was created by sriov-e2e (see sriov-e2e inspect)")
+            raise BadInput(f"PF {pf}: destroyed by someone else meanwhile")
         node_path = netns.resolve_node_netns(rec.spec.node_netns)
         if os.path.exists(node_path):
             with netlink.ipr_in(node_path) as ipr:
