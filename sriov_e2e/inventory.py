@@ -119,12 +119,15 @@ def locate(vf: VFSpec, view: NodeView) -> tuple[NetnsView, LinkRecord] | None:
     loc = vf.locator
     if loc.kind is LocatorKind.PEER:
         peer = view.node.by_name(loc.value)
-        if peer is None or peer.peer_ifindex is None:
+        if peer is None:
             return None  # a veth pair dies with both ends: the VF is gone
         where = view.node if peer.link_netnsid is None else view.by_nsid(peer.link_netnsid)
         if where is None:
             return None
-        link = where.by_index(peer.peer_ifindex)
+        if peer.peer_ifindex is not None:
+            link = where.by_index(peer.peer_ifindex)
+        else:
+            link = where.by_name(peer.peer_name) if peer.peer_name else None
         return None if link is None else (where, link)
     for ns in sorted(view.netns, key=lambda v: not v.is_node):
         for link in ns.links:

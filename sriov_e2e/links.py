@@ -35,6 +35,7 @@ class LinkRecord:
     alias: str | None
     master_ifindex: int | None
     vfs: tuple[tuple[int, VFConfig], ...] = ()  # (vf index, config) as this link reports as a PF
+    peer_name: str | None = None  # `ip -j` names a same-netns peer ("link") instead of giving its index
 
 
 def _vf_from_netlink(vfinfo: Any) -> tuple[int, VFConfig]:
@@ -144,6 +145,7 @@ def from_ip_json(obj: Mapping[str, Any]) -> LinkRecord:
         alias=obj.get("ifalias") or None,
         master_ifindex=None,  # ip -j names the master ("master": "br0"), resolved by the caller if needed
         vfs=tuple(vfs),
+        peer_name=obj.get("link") if "link_netnsid" not in obj else None,
     )
 
 

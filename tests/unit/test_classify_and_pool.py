@@ -56,10 +56,11 @@ def test_inspect_json_contract_keys() -> None:
 
 
 def _veth_capture(peer_netnsid: int | None, vf_in_pod: bool) -> dict[str, object]:
-    peer = {"ifindex": 20, "ifname": "fpf0p0", "link_index": 21 if not vf_in_pod else 3, "flags": ["UP"],
-            "linkinfo": {"info_kind": "veth"}}
-    if peer_netnsid is not None:
-        peer["link_netnsid"] = peer_netnsid
+    peer: dict[str, object] = {"ifindex": 20, "ifname": "fpf0p0", "flags": ["UP"], "linkinfo": {"info_kind": "veth"}}
+    if peer_netnsid is not None:  # iproute2 gives the index of a peer in another netns, the name of a local one
+        peer.update(link_netnsid=peer_netnsid, link_index=3)
+    else:
+        peer["link"] = "fpf0v0"
     host_links = [{"ifindex": 19, "ifname": "fpf0", "flags": ["UP"], "linkinfo": {"info_kind": "bridge"}}, peer]
     pod_links = [{"ifindex": 1, "ifname": "lo", "flags": []}]
     vf = {"ifindex": 21 if not vf_in_pod else 3, "ifname": "fpf0v0" if not vf_in_pod else "net1",
