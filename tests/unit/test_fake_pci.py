@@ -63,7 +63,7 @@ def test_removing_the_last_bus_removes_the_tree(tree: FakePciTree) -> None:
 
 
 def test_a_bus_cannot_be_used_twice(tree: FakePciTree) -> None:
-    with pytest.raises(BadInput, match="bus fe is already used"):
+    with pytest.raises(BadInput, match=r"bus fe is already used"):
         tree.add_pf(bus=0xFE, flavor=FLAVORS["mlx5"], pf_netdev="g", vf_netdevs=["gv0"], totalvfs=1)
 
 
@@ -81,5 +81,5 @@ def test_malformed_addresses_are_refused(tree: FakePciTree, addr: str) -> None:
 
 def test_missing_vendor_file_is_a_clear_error(tree: FakePciTree) -> None:
     (tree.devices / "0000:fe:00.2" / "vendor").unlink()
-    with pytest.raises(BadInput, match="0000:fe:00.2 lacks vendor"):
+    with pytest.raises(BadInput, match=r"0000:fe:00\.2 lacks vendor"):
         read_function(tree.devices, "0000:fe:00.2")

@@ -100,5 +100,5 @@ def test_a_corrupt_record_is_a_clear_error(tmp_path: Path) -> None:
     st = State(tmp_path / "s")
     st.pools_dir.mkdir(parents=True)
     (st.pools_dir / "fpf0.json").write_text("{not json")
-    with pytest.raises(BadInput, match="fpf0.json is corrupt"):
+    with pytest.raises(BadInput, match=r"fpf0\.json is corrupt"):
         st.load("fpf0")

@@ -1,0 +1,59 @@
+# sriov-e2e — `make test` (the harness's own tests) and `make e2e` (the suites) on a fresh Debian 12 machine as root.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := iproute2 util-linux containernetworking-plugins python3-venv
+PYTEST_FLAGS ?=
+
+.PHONY: help deps venv lint typecheck test test-unit test-integration tools e2e clean
+
+help:
+	@echo "make test   — install what is needed, lint, type-check, run the unit and integration tiers"
+	@echo "make tools  — build the pinned upstream stack (Kubernetes, sriovdp, Multus, CNIs) from sources"
+	@echo "make e2e    — the lifecycle suites on the local backend"
+
+# Debian packages the integration tier drives (ip, unshare, setpriv, the CNI reference plugins)
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "make deps: need root to apt-get install$$missing" >&2; exit 1; fi; \
+	  echo "apt-get install$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(VENV)/.stamp: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.stamp
+
+lint: venv
+	$(VENV)/bin/ruff check sriov_e2e tests e2e conftest.py
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+test-unit: venv
+	$(PY) -m pytest tests -m unit $(PYTEST_FLAGS)
+
+test-integration: deps venv
+	$(PY) -m pytest tests -m integration $(PYTEST_FLAGS)
+
+test: deps venv lint typecheck
+	@start=$$(date +%s); $(PY) -m pytest tests -m unit $(PYTEST_FLAGS); echo "unit tier: $$(( $$(date +%s) - start )) s"
+	@start=$$(date +%s); $(PY) -m pytest tests -m integration $(PYTEST_FLAGS); echo "integration tier: $$(( $$(date +%s) - start )) s"
+
+tools:
+	python3 -m sriov_e2e.toolchain build
+
+e2e:
+	@echo "make e2e: the local cluster backend (issue 4) and the lifecycle suites (issue 5) are not built yet;" >&2
+	@echo "          nothing was run. 'make test' runs what exists today." >&2
+	@exit 1
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
