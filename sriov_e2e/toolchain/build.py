@@ -314,7 +314,11 @@ def build_component(comp: Component, layout: Layout, go: str, go_ver: str, *, fo
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
         log.write(f"# {comp.name} {comp.version} ({comp.module}@{comp.module_version}) with {go_ver}\n")
-        info = _module_download(go, comp.module, comp.module_version, layout.gomod, env)
+        try:
+            info = _module_download(go, comp.module, comp.module_version, layout.gomod, env)
+        except BuildError as exc:
+            log.write(exc.message + "\n")
+            raise BuildError(comp.name, exc.message.splitlines()[0], log_path) from exc
         module_time = _module_time(info)
         staging: list[str] = []
         if comp.staging_replaces:
