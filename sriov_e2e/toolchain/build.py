@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -262,7 +263,7 @@ def render_gomod(comp: Component, staging: Sequence[str] = ()) -> str:
 
 
 def _run(cmd: Sequence[str], cwd: Path, log: TextIO, env: dict[str, str]) -> int:
-    log.write("$ " + " ".join(cmd) + "\n")
+    log.write("$ " + shlex.join(cmd) + "\n")
     log.flush()
     proc = subprocess.run(list(cmd), cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     log.write(f"[exit {proc.returncode}]\n")
