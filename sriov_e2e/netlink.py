@@ -6,22 +6,54 @@ Only this module (and vfbackends) talks netlink; everything above it works on Li
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
+import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
-import pyroute2.config
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from sriov_e2e.errors import BadInput, HarnessError
 from sriov_e2e.links import LinkRecord, from_netlink
 
-# pyroute2 opens a netns in a forked child and stops it with SIGTERM. The child must die at once, not run the
-# harness's SIGTERM handler (which raises KeyboardInterrupt and would unwind a copy of our stack, undo steps
-# included) in a forked copy of this process.
-pyroute2.config.disable_mp_signal = True
+CLONE_NEWNET = 0x40000000
+NETLINK_ROUTE = 0
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _socket_in(netns_path: str) -> int:
+    """A NETLINK_ROUTE socket fd bound to the netns at `netns_path`.
+
+    Made by a short-lived thread that setns()es itself (setns moves only the calling thread), not by pyroute2's
+    forked child: a child process would briefly hold the netns, and a netns walk would count it as a live owner
+    (turning a leaked VF into an in-use one), and it would run a copy of this process's signal handlers.
+    """
+    out: list[int] = []
+    err: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            target = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                if _libc.setns(target, CLONE_NEWNET) != 0:
+                    e = ctypes.get_errno()
+                    raise OSError(e, f"setns {netns_path}: {os.strerror(e)}")
+            finally:
+                os.close(target)
+            out.append(socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE).detach())
+        except BaseException as e:  # handed to the caller's thread
+            err.append(e)
+
+    t = threading.Thread(target=run, name=f"netns-socket {netns_path}")
+    t.start()
+    t.join()
+    if err:
+        raise err[0]
+    return out[0]
 
 
 def _is_self(path: str) -> bool:
@@ -37,7 +69,7 @@ def ipr_in(netns_path: str) -> Iterator[Any]:
     if not os.path.exists(netns_path):
         raise BadInput(f"netns {netns_path}: does not exist")
     try:
-        ipr = IPRoute() if _is_self(netns_path) else IPRoute(netns=netns_path, flags=0)
+        ipr = IPRoute() if _is_self(netns_path) else IPRoute(fileno=_socket_in(netns_path))
     except FileNotFoundError:
         raise BadInput(f"netns {netns_path}: does not exist") from None
     except PermissionError:
