@@ -39,7 +39,7 @@ def _cmdline(pid: str) -> str:
 
 def _ours(pid: str, cmd: str, sid: int) -> bool:
     """A process that could be the harness's: in our session, or naming the harness on its command line."""
-    if "sriov" in cmd:
+    if "sriov_e2e" in cmd or "sriov-e2e" in cmd:
         return True
     try:
         return os.getsid(int(pid)) == sid
