@@ -160,6 +160,9 @@ def component_recipe(comp: Component, go_ver: str) -> dict[str, Any]:
     data = asdict(comp)
     for key in ("blocked", "blocked_error"):
         data.pop(key, None)
+    if not data.get("require"):
+        # Added after the first stamps were written: leaving the empty default out keeps them valid.
+        data.pop("require", None)
     return {
         "revision": RECIPE_REVISION,
         "go": go_ver,
@@ -249,6 +252,8 @@ def render_gomod(comp: Component, staging: Sequence[str] = ()) -> str:
     lines.append(f"\t{comp.module} {comp.module_version}")
     for mod in comp.also_require:
         lines.append(f"\t{mod} {comp.module_version}")
+    for mod, ver in comp.require:
+        lines.append(f"\t{mod} {ver}")
     lines += [")", ""]
     replaces = list(comp.replace)
     if comp.staging_replaces:
@@ -435,7 +440,7 @@ def _print_result(res: Result, out: TextIO) -> None:
         what = "UNAVAILABLE, not built (see `blocked` in versions.toml)"
     else:
         what = f"FAILED after {res.seconds:.1f}s"
-    out.write(f"{res.name:<14} {res.version:<32} {what}\n")
+    out.write(f"{res.name:<14} {res.version:<34} {what}\n")
     out.flush()
 
 
@@ -470,7 +475,7 @@ def build_all(
         for comp in comps:
             start = time.monotonic()
             if out.isatty():
-                out.write(f"{comp.name:<14} {comp.version:<32} building ...\r")
+                out.write(f"{comp.name:<14} {comp.version:<34} building ...\r")
                 out.flush()
             try:
                 res = build_component(comp, layout, go, go_ver, force=force)

@@ -49,6 +49,7 @@ class Component:
     binaries: tuple[tuple[str, str], ...]
     dest: str
     also_require: tuple[str, ...] = ()
+    require: tuple[tuple[str, str], ...] = ()
     replace: tuple[tuple[str, str], ...] = ()
     staging_replaces: bool = False
     godebug: str | None = None
@@ -159,13 +160,19 @@ class Pins:
 
 @dataclass(frozen=True)
 class VersionProbe:
-    """How to ask one built binary for its version, and what the answer must contain."""
+    """How to ask one built binary for its version, and what the answer must contain.
+
+    ``buildinfo``, when set, must occur in the binary's embedded Go build info (``go version -m``: tab-separated
+    ``mod``/``dep`` lines). It checks the module version of binaries that cannot print one (sriovdp and
+    sriov-cni at the versions the module proxy serves); ``expect`` then only checks that the binary runs.
+    """
 
     component: str
     binary: str
     args: tuple[str, ...]
     expect: str
     env: tuple[tuple[str, str], ...] = ()
+    buildinfo: str = ""
 
 
 def default_pins_path() -> Path:
@@ -259,10 +266,13 @@ def _probe(comp: Component, binary: str, v: str) -> VersionProbe:
         return VersionProbe(name, binary, ("version",), f"kind {v} ")
     if name == "crictl":
         return VersionProbe(name, binary, ("--version",), f"crictl version {v}")
+    # sriovdp before v3.6 has no --version and sriov-cni v2.1.0 no "about" line: check the module version that
+    # is compiled in, and that the binary runs (flag usage; the CNI VERSION command).
+    modinfo = f"\t{comp.module}\t{comp.module_version}\t"
     if name == "sriovdp":
-        return VersionProbe(name, binary, ("--version",), v)
+        return VersionProbe(name, binary, ("--help",), "-config-file", buildinfo=modinfo)
     if name == "sriov-cni":
-        return VersionProbe(name, binary, (), v, (("CNI_COMMAND", "VERSION"),))
+        return VersionProbe(name, binary, (), '"supportedVersions"', (("CNI_COMMAND", "VERSION"),), modinfo)
     return VersionProbe(name, binary, ("--version",), v)
 
 
@@ -270,7 +280,7 @@ def _parse_component(name: str, raw: object, where: str) -> Component:
     if not isinstance(raw, Mapping):
         raise PinsError(f"{where}: must be a table")
     known = {
-        "version", "module", "module_version", "binaries", "dest", "also_require", "replace",
+        "version", "module", "module_version", "binaries", "dest", "also_require", "require", "replace",
         "staging_replaces", "godebug", "ldflags_x", "go_min", "blocked", "blocked_error",
     }  # fmt: skip
     unknown = sorted(set(raw) - known)
@@ -297,6 +307,14 @@ def _parse_component(name: str, raw: object, where: str) -> Component:
         if not isinstance(new, str) or len(new.split()) != 2:
             raise PinsError(f"{where}: replace.{old} must be '<module> <version>'")
         replace.append((old, new))
+    require_raw = raw.get("require", {})
+    if not isinstance(require_raw, Mapping):
+        raise PinsError(f"{where}: `require` must be a table")
+    require: list[tuple[str, str]] = []
+    for mod, ver in require_raw.items():
+        if not isinstance(ver, str) or not _SEMVER_TAG.match(ver):
+            raise PinsError(f"{where}: require.{mod} must be a module version like v1.2.3")
+        require.append((mod, ver))
     ldflags_x = _str_list(raw, "ldflags_x", where)
     for assignment in ldflags_x:
         if "=" not in assignment:
@@ -317,6 +335,7 @@ def _parse_component(name: str, raw: object, where: str) -> Component:
         binaries=tuple(binaries),
         dest=dest,
         also_require=_str_list(raw, "also_require", where),
+        require=tuple(require),
         replace=tuple(replace),
         staging_replaces=staging,
         godebug=_opt_str(raw, "godebug", where),

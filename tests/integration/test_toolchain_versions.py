@@ -43,6 +43,11 @@ def test_binary_reports_pinned_version(probe: VersionProbe) -> None:
         f"{probe.binary} {' '.join(probe.args)} (rc {proc.returncode}) does not report {probe.expect!r}"
         f" (pin {comp.version} in {PINS.path}):\n{output[-2000:]}"
     )
+    if probe.buildinfo:
+        # The Go build info (`go version -m`) is stored as plain text in the binary, also with -s -w.
+        assert probe.buildinfo.encode() in path.read_bytes(), (
+            f"{path}: build info does not name {probe.buildinfo.strip()!r} (pin {comp.module_version} in {PINS.path})"
+        )
 
 
 def test_blocked_components_are_absent_and_documented() -> None:

@@ -101,7 +101,8 @@ def test_every_unblocked_binary_has_a_version_probe() -> None:
             if comp.blocked:
                 assert binary not in probes
             else:
-                assert comp.version.removeprefix("v") in probes[binary].expect
+                probe = probes[binary]
+                assert comp.version.removeprefix("v") in probe.expect + probe.buildinfo
 
 
 # --- parsing --------------------------------------------------------------------------------------------------
@@ -146,6 +147,8 @@ def test_ldflags_placeholders() -> None:
         (('also_require = ["go.etcd.io/etcd/api/v3"]', "also_require = [1]"), "list of strings"),
         (('module = "go.etcd.io/etcd/server/v3"', 'module = "go.etcd.io/etcd/server/v3"\nfoo = 1'), "unknown keys"),
         (("binaries = { etcd", "binaries = { kubelet"), "built by both"),
+        (('also_require = ["go.etcd.io/etcd/api/v3"]', 'require = { "a.b/c" = "latest" }'), "module version"),
+        (('also_require = ["go.etcd.io/etcd/api/v3"]', 'require = ["a.b/c"]'), "must be a table"),
     ],
 )
 def test_parse_rejects(patch: tuple[str, str], message: str) -> None:
@@ -237,6 +240,29 @@ replace (
     etcd_text = build.render_gomod(_pins().component("etcd"))
     assert "\tgo.etcd.io/etcd/server/v3 v3.6.5\n\tgo.etcd.io/etcd/api/v3 v3.6.5\n" in etcd_text
     assert "replace" not in etcd_text
+
+
+def test_gomod_extra_requires_and_stable_recipe() -> None:
+    """`require` pins the dependencies of a module without go.mod; an empty one leaves old stamps valid."""
+    etcd = _pins().component("etcd")
+    base = build.recipe_hash(build.component_recipe(etcd, "go1.26.8"))
+    pinned = Component(**{**etcd.__dict__, "require": (("golang.org/x/sys", "v0.6.0"),)})
+    assert "\tgo.etcd.io/etcd/api/v3 v3.6.5\n\tgolang.org/x/sys v0.6.0\n)" in build.render_gomod(pinned)
+    assert base != build.recipe_hash(build.component_recipe(pinned, "go1.26.8"))
+    assert "require" not in build.component_recipe(etcd, "go1.26.8")["component"]
+    text = MINIMAL.replace(
+        'also_require = ["go.etcd.io/etcd/api/v3"]',
+        'require = { "golang.org/x/sys" = "v0.6.0", "a.b/c" = "v2.1.0+incompatible" }',
+    )
+    assert _pins(text).component("etcd").require == (("golang.org/x/sys", "v0.6.0"), ("a.b/c", "v2.1.0+incompatible"))
+
+
+def test_sriov_probes_check_the_compiled_in_module_version() -> None:
+    pins = load_pins()
+    probes = {p.binary: p for p in version_probes(pins)}
+    for binary in ("sriovdp", "sriov"):
+        comp = pins.component_of_binary(binary)
+        assert probes[binary].buildinfo == f"\t{comp.module}\t{comp.module_version}\t"
 
 
 def test_select_resolves_components_binaries_and_images() -> None:
