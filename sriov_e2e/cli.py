@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sriov_e2e import fakesys, inventory, pools, probe
+from sriov_e2e.cluster.layout import LocalSettings
+from sriov_e2e.cluster.local import LocalCluster
 from sriov_e2e.errors import BadInput, HarnessError
 from sriov_e2e.model import Pool
 from sriov_e2e.state import State, state_dir
@@ -157,6 +159,35 @@ def cmd_fakesys_watch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cluster(args: argparse.Namespace) -> LocalCluster:
+    base = LocalSettings()
+    overrides = {k: getattr(args, k, None) for k in ("name", "pf", "vf_count", "vf_backend", "resource")}
+    if args.root:
+        overrides["root"] = Path(args.root)
+    overrides.update({k: getattr(args, k) for k in base.ports if getattr(args, k, None) is not None})
+    return LocalCluster(base.with_overrides(**overrides))
+
+
+def cmd_cluster_up(args: argparse.Namespace) -> int:
+    _cluster(args).up()
+    return 0
+
+
+def cmd_cluster_down(args: argparse.Namespace) -> int:
+    _cluster(args).down()
+    return 0
+
+
+def cmd_cluster_status(args: argparse.Namespace) -> int:
+    st = _cluster(args).status()
+    if args.json:
+        print(json.dumps(st, indent=2))
+    else:
+        for k, v in st.items():
+            print(f"{k}: {v}")
+    return 0 if st.get("up") else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sriov-e2e", description=__doc__)
     p.add_argument("--state-dir", type=Path, default=None, help="harness state dir (env SRIOV_E2E_STATE_DIR, "
@@ -194,6 +225,26 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--resource", default=None, help="resource name to report for real PFs")
     i.add_argument("--netns", default=None, help="node netns (ip netns name or path); default this host's")
     i.set_defaults(func=cmd_inspect)
+
+    cl = sub.add_parser("cluster", help="the local backend: a real single-node cluster with the SR-IOV stack")
+    clsub = cl.add_subparsers(dest="cluster_command", required=True)
+    for name, func, helptext in (("up", cmd_cluster_up, "start it; returns when the pool is advertised"),
+                                 ("down", cmd_cluster_down, "remove everything it made"),
+                                 ("status", cmd_cluster_status, "what runs, node Ready, allocatable")):
+        c2 = clsub.add_parser(name, help=helptext)
+        c2.add_argument("--name", default=None, help="cluster name (default sriov-e2e)")
+        c2.add_argument("--root", default=None, help="parent of the cluster state dir (env "
+                        "SRIOV_E2E_CLUSTER_ROOT, default /var/tmp/sriov-e2e)")
+        c2.set_defaults(func=func)
+        if name == "up":
+            c2.add_argument("--pf", default=None)
+            c2.add_argument("--vf-count", type=int, default=None)
+            c2.add_argument("--vf-backend", default=None)
+            c2.add_argument("--resource", default=None)
+            for port in LocalSettings().ports:
+                c2.add_argument(f"--{port.replace('_', '-')}", dest=port, type=int, default=None)
+        if name == "status":
+            c2.add_argument("--json", action="store_true")
 
     f = sub.add_parser("fakesys", help="the fake PCI tree").add_subparsers(dest="fakesys_command", required=True)
     e = f.add_parser("exec", help="run a command that sees the fake tree as /sys/bus/pci")

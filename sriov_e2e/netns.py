@@ -17,8 +17,9 @@ NAMED_NETNS_DIRS = ("/run/netns", "/var/run/netns")
 class NetnsRef:
     inode: int
     dev: int
-    mounts: tuple[str, ...] = ()  # nsfs bind mounts pinning it (e.g. /run/netns/NAME)
+    mounts: tuple[str, ...] = ()  # nsfs bind mounts pinning it (e.g. /run/netns/NAME), as seen in `mount_root`
     holders: tuple[int, ...] = ()  # PIDs whose net namespace it is
+    mount_root: str = ""  # "" for this process's mount namespace, else /proc/<pid>/root of another one
 
     @property
     def name(self) -> str | None:
@@ -38,9 +39,9 @@ class NetnsRef:
 
     @property
     def path(self) -> str:
-        """A path that opens this netns."""
+        """A path that opens this netns from this process."""
         if self.mounts:
-            return self.mounts[0]
+            return self.mount_root + self.mounts[0]
         return f"/proc/{self.holders[0]}/ns/net"
 
 
@@ -48,6 +49,7 @@ class NetnsRef:
 class _Acc:
     mounts: list[str] = field(default_factory=list)
     holders: list[int] = field(default_factory=list)
+    root: str = ""
 
 
 def _unescape_mount_path(p: str) -> str:
@@ -65,20 +67,30 @@ def _nsfs_mounts(mountinfo: str) -> Iterable[str]:
             yield _unescape_mount_path(fields[4])
 
 
-def discover(proc: str = "/proc") -> list[NetnsRef]:
-    """Every netns pinned by a mount or held by a process, de-duplicated by inode."""
+def discover(proc: str = "/proc", mount_ns_pid: int | None = None) -> list[NetnsRef]:
+    """Every netns pinned by a mount or held by a process, de-duplicated by inode.
+
+    `mount_ns_pid`: also read the nsfs mounts of that process's mount namespace (a node whose runtime pins sandbox
+    netns in a private mount namespace); they are opened through /proc/<pid>/root.
+    """
     acc: dict[tuple[int, int], _Acc] = {}
-    try:
-        with open(f"{proc}/self/mountinfo", encoding="utf-8") as f:
-            mountinfo = f.read()
-    except OSError:
-        mountinfo = ""
-    for path in _nsfs_mounts(mountinfo):
+    roots = [("", "self")] + ([(f"{proc}/{mount_ns_pid}/root", str(mount_ns_pid))] if mount_ns_pid else [])
+    for root, who in roots:
         try:
-            st = os.stat(path)
+            with open(f"{proc}/{who}/mountinfo", encoding="utf-8") as f:
+                mountinfo = f.read()
         except OSError:
             continue
-        acc.setdefault((st.st_dev, st.st_ino), _Acc()).mounts.append(path)
+        for path in _nsfs_mounts(mountinfo):
+            try:
+                st = os.stat(root + path)
+            except OSError:
+                continue
+            a = acc.setdefault((st.st_dev, st.st_ino), _Acc())
+            if not a.mounts:
+                a.root = root
+            if a.root == root:
+                a.mounts.append(path)
     for entry in os.listdir(proc):
         if not entry.isdigit():
             continue
@@ -88,7 +100,8 @@ def discover(proc: str = "/proc") -> list[NetnsRef]:
             continue
         acc.setdefault((st.st_dev, st.st_ino), _Acc()).holders.append(int(entry))
     return [
-        NetnsRef(inode=ino, dev=dev, mounts=tuple(sorted(set(a.mounts))), holders=tuple(sorted(a.holders)))
+        NetnsRef(inode=ino, dev=dev, mounts=tuple(sorted(set(a.mounts))), holders=tuple(sorted(a.holders)),
+                 mount_root=a.root)
         for (dev, ino), a in sorted(acc.items(), key=lambda kv: kv[0][1])
     ]
 

@@ -15,6 +15,11 @@ class Timeouts:
     fake_sysfs_sync: float = 5.0  # a VF's fake net/ entry follows its netdev
     cni: float = 30.0  # one CNI plugin call
     vf_state: float = 10.0  # a VF reaches the state a step expects
+    component_ready: float = 60.0  # etcd, apiserver, containerd answer after start
+    node_ready: float = 90.0  # kubelet registered the node and it is Ready
+    pool_advertised: float = 60.0  # node allocatable for the VF resource equals the pool size
+    pod_running: float = 60.0  # a pod with a VF reaches Running
+    pod_deleted: float = 60.0  # a deleted pod is gone from the API
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Timeouts:

@@ -1,0 +1,114 @@
+"""Host side effects a local cluster cannot avoid, recorded before they happen and undone at `down`.
+
+kubelet tunes kernel sysctls and adds iptables chains, and its pods live in cgroups; none of these can be
+confined to the state dir, so the cluster records the host's values first and restores them, also after a crash
+(the record survives in the state dir).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Any
+
+# what kubelet's setupKernelTunables writes (pkg/kubelet/cm/container_manager_linux.go) when protectKernelDefaults
+# is false, and the forwarding switch the bridge CNI plugin turns on for its gateway
+HOST_SYSCTLS = ("vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
+                "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes", "net/ipv4/ip_forward",
+                "net/ipv6/conf/all/forwarding")
+IPT_TABLES = ("filter", "nat", "mangle")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def read_sysctls() -> dict[str, str]:
+    out = {}
+    for key in HOST_SYSCTLS:
+        try:
+            out[key] = Path("/proc/sys", key).read_text().strip()
+        except OSError:
+            continue
+    return out
+
+
+def restore_sysctls(saved: dict[str, str]) -> list[str]:
+    """Write back every saved value that changed; returns what was restored."""
+    restored = []
+    for key, value in saved.items():
+        p = Path("/proc/sys", key)
+        try:
+            if p.read_text().strip() != value:
+                p.write_text(value)
+                restored.append(f"{key}={value}")
+        except OSError:
+            continue
+    return restored
+
+
+def _ipt(binary: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([binary, *args], capture_output=True, text=True)
+
+
+def iptables_chains() -> dict[str, list[str]]:
+    """Chain names per `<binary>/<table>` (iptables and ip6tables)."""
+    out: dict[str, list[str]] = {}
+    for binary in ("iptables", "ip6tables"):
+        for table in IPT_TABLES:
+            p = _ipt(f"{binary}-save", "-t", table)
+            if p.returncode == 0:
+                out[f"{binary}/{table}"] = sorted(line[1:].split()[0] for line in p.stdout.splitlines()
+                                                  if line.startswith(":"))
+    return out
+
+
+def remove_new_chains(before: dict[str, list[str]]) -> list[str]:
+    """Flush and delete chains that did not exist before (kubelet's KUBE-* canaries); never touch older ones."""
+    removed = []
+    now = iptables_chains()
+    for key, chains in now.items():
+        binary, table = key.split("/")
+        new = [c for c in chains if c not in before.get(key, [])]
+        for rule in _ipt(f"{binary}-save", "-t", table).stdout.splitlines():
+            tokens = shlex.split(rule) if rule.startswith("-A ") else []
+            target = tokens[tokens.index("-j") + 1] if "-j" in tokens[:-1] else None
+            if target in new:  # drop jumps into the new chains first, from whichever chain holds them
+                _ipt(binary, "-t", table, "-D", *tokens[1:])
+        for chain in new:
+            _ipt(binary, "-t", table, "-F", chain)
+        for chain in new:
+            if _ipt(binary, "-t", table, "-X", chain).returncode == 0:
+                removed.append(f"{key}:{chain}")
+    return removed
+
+
+def remove_cgroup_tree(name: str) -> list[str]:
+    """rmdir `/sys/fs/cgroup/<controller>/<name>` bottom-up in every hierarchy (after its processes are gone)."""
+    removed: list[str] = []
+    if not CGROUP_ROOT.is_dir():
+        return removed
+    for hierarchy in sorted(CGROUP_ROOT.iterdir()):
+        top = hierarchy / name
+        if not top.is_dir() or top.is_symlink():
+            continue
+        for dirpath, _, _ in sorted(os.walk(top), key=lambda t: -t[0].count("/")):
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                continue
+        if not top.exists():
+            removed.append(str(top))
+    return removed
+
+
+def save(path: Path, record: dict[str, Any]) -> None:
+    path.write_text(json.dumps(record, indent=2), encoding="utf-8")
+
+
+def load(path: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    return data
