@@ -83,6 +83,18 @@ def remove_new_chains(before: dict[str, list[str]]) -> list[str]:
     return removed
 
 
+def create_cgroup_tree(name: str) -> None:
+    """`/sys/fs/cgroup/<controller>/<name>` in every v1 hierarchy: kubelet's cgroupRoot must exist beforehand."""
+    for hierarchy in sorted(CGROUP_ROOT.iterdir()) if CGROUP_ROOT.is_dir() else []:
+        if hierarchy.is_symlink() or not (hierarchy / "cgroup.procs").exists():
+            continue
+        top = hierarchy / name
+        top.mkdir(exist_ok=True)
+        for knob in ("cpuset.cpus", "cpuset.mems"):  # a new cpuset starts empty and cannot take tasks
+            if (top / knob).exists() and not (top / knob).read_text().strip():
+                (top / knob).write_text((hierarchy / knob).read_text())
+
+
 def remove_cgroup_tree(name: str) -> list[str]:
     """rmdir `/sys/fs/cgroup/<controller>/<name>` bottom-up in every hierarchy (after its processes are gone)."""
     removed: list[str] = []

@@ -366,6 +366,7 @@ class LocalCluster:
         self.L.pod_logs.mkdir(parents=True)
         self.L.kubelet_config.write_text(yaml.safe_dump(manifests.kubelet_config(
             self.s, pki=self.L.pki, sock=self.L.containerd_sock, pod_logs=self.L.pod_logs)))
+        hostfx.create_cgroup_tree(self.s.cgroup)
         self.procs.start("kubelet", self._kubelet_argv())
         self.wait_node_ready()
 
