@@ -46,8 +46,12 @@ class NodeView:
         return next((v for v in self.netns if not v.is_node and v.nsid == nsid), None)
 
 
-def read_node(node_netns: str | None = None) -> NodeView:
-    """Every netns on this host, links read over netlink, relative to the node netns."""
+def read_node(node_netns: str | None = None, mount_ns_pid: int | None = None) -> NodeView:
+    """Every netns on this host, links read over netlink, relative to the node netns.
+
+    `mount_ns_pid`: a process in the node's mount namespace, whose nsfs mounts (sandbox netns pinned by the
+    runtime) are walked too.
+    """
     node_path = netns.resolve_node_netns(node_netns)
     try:
         node_id = netns.inode_of(node_path)
@@ -56,7 +60,7 @@ def read_node(node_netns: str | None = None) -> NodeView:
     views = []
     with netlink.ipr_in(node_path) as nipr:
         views.append(NetnsView("host", (), None, True, tuple(netlink.dump_links(nipr))))
-        for ref in netns.discover():
+        for ref in netns.discover(mount_ns_pid=mount_ns_pid):
             if (ref.dev, ref.inode) == node_id:
                 continue
             try:

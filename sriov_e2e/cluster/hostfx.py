@@ -95,6 +95,20 @@ def create_cgroup_tree(name: str) -> None:
                 (top / knob).write_text((hierarchy / knob).read_text())
 
 
+def cgroup_pids(name: str) -> set[int]:
+    """Every process in the cgroup subtree `name` (the pids hierarchy sees them all on cgroup v1)."""
+    found: set[int] = set()
+    for hierarchy in ("pids", "memory", "unified"):
+        top = CGROUP_ROOT / hierarchy / name
+        for dirpath, _, files in os.walk(top):
+            if "cgroup.procs" in files:
+                try:
+                    found.update(int(x) for x in Path(dirpath, "cgroup.procs").read_text().split())
+                except OSError:
+                    continue
+    return found
+
+
 def remove_cgroup_tree(name: str) -> list[str]:
     """rmdir `/sys/fs/cgroup/<controller>/<name>` bottom-up in every hierarchy (after its processes are gone)."""
     removed: list[str] = []

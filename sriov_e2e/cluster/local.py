@@ -24,13 +24,16 @@ from typing import Any
 
 import yaml
 
-from sriov_e2e import cni, fakesys, pools
+from sriov_e2e import cni, fakesys, inventory, podresources, pools, vfbackends
 from sriov_e2e.cluster import hostfx, manifests
+from sriov_e2e.cluster.backend import Cap
 from sriov_e2e.cluster.layout import Layout, LocalSettings
 from sriov_e2e.cluster.pki import Pki, write_kubeconfig
 from sriov_e2e.cluster.procs import Supervisor
 from sriov_e2e.errors import BadInput, HarnessError
 from sriov_e2e.k8s import Kube
+from sriov_e2e.model import Pool
+from sriov_e2e.podresources import Assignment
 from sriov_e2e.state import PoolRecord, State
 from sriov_e2e.timeouts import TIMEOUTS, Timeouts
 from sriov_e2e.toolchain.__main__ import paths_data
@@ -63,6 +66,8 @@ def tool_paths() -> dict[str, Any]:
 
 
 class LocalCluster:
+    """Implements cluster.backend.Backend."""
+
     def __init__(self, settings: LocalSettings, timeouts: Timeouts = TIMEOUTS) -> None:
         self.s = settings
         self.t = timeouts
@@ -70,6 +75,43 @@ class LocalCluster:
         self.procs = Supervisor(self.L.run, self.L.logs, timeouts.process_exit)
         self.pool_state = State(self.L.pools)
         self._tools: dict[str, Any] | None = None
+        self.name = "local"
+        self.kubeconfig = self.L.admin_kubeconfig
+        self.node_name = settings.node_name
+        self.resource = settings.resource
+        self.nad = f"default/{settings.nad_name}"
+        self.vf_count = settings.vf_count
+
+    def capabilities(self) -> dict[Cap, str | None]:
+        backend = vfbackends.get(self.s.vf_backend)
+        return {
+            Cap.VF_CONFIG: None if self.s.vf_backend == "netdevsim" else
+            f"{backend.name} PFs report no VF config (IFLA_VFINFO_LIST); needs the netdevsim VF backend",
+            Cap.PF_LINK: None if self.s.vf_backend == "veth" else f"{backend.name} VFs cannot lose carrier",
+            Cap.REBOOT: None,
+            Cap.CNI_FAULTS: None,
+            Cap.NODE_RESTARTS: None,
+            Cap.KILL_CONTAINER: None,
+        }
+
+    def pool(self) -> Pool:
+        rec = self.pool_record()
+        return inventory.build_pool(rec.spec, inventory.read_node(mount_ns_pid=self.node_ns_pid()))
+
+    def pod_resources(self) -> list[Assignment]:
+        return podresources.list_assignments(self.pod_resources_socket)
+
+    def ipam_reserved(self, network: str) -> set[str]:
+        d = Path(self.node_path(f"/var/lib/cni/networks/{network}"))
+        return {p.name for p in d.iterdir() if p.name[0].isdigit()} if d.is_dir() else set()
+
+    def diagnostics(self) -> dict[str, str]:
+        out = {f"log/{n}": self.log_tail(n, 200) for n in self.procs.names()}
+        for extra in ("multus.log",):
+            p = self.L.logs / extra
+            if p.exists():
+                out[f"log/{extra}"] = "\n".join(p.read_text(errors="replace").splitlines()[-200:])
+        return out
 
     # ---- small helpers -----------------------------------------------------------------------------------------
 
@@ -306,11 +348,11 @@ class LocalCluster:
         script = ["set -eu"]
         for d in OVERLAID:
             upper, work = self.L.overlays / d / "upper", self.L.overlays / d / "work"
-            upper.mkdir(parents=True)
-            work.mkdir(parents=True)
+            upper.mkdir(parents=True, exist_ok=True)
+            work.mkdir(parents=True, exist_ok=True)
             script.append(f"mount -t overlay sriov-e2e-{self.s.name} -o lowerdir=/{d},upperdir={upper},"
                           f"workdir={work} /{d}")
-        self.L.netns_dir.mkdir(parents=True)
+        self.L.netns_dir.mkdir(parents=True, exist_ok=True)
         # sandbox netns live in the node's own dir; the host's /run/netns stays as it was
         script += ["mkdir -p /run/netns", f"mount --bind {self.L.netns_dir} /run/netns",
                    "mount --make-private /run/netns"]
@@ -326,21 +368,23 @@ class LocalCluster:
             root=c / "root", state=c / "state", sock=self.L.containerd_sock,
             sandbox_image=self.tools["images"]["pause"]["ref"], cni_bin=self.L.cni_bin, cni_conf=self.L.cni_conf))
         self.procs.start("containerd", self.in_node(["containerd", "--config", str(self.L.containerd_config)]))
+        self._wait_containerd()
+        for img in ("pause", "testpod"):
+            self._run(["ctr", "--address", str(self.L.containerd_sock), "-n", "k8s.io", "images", "import",
+                       self.tools["images"][img]["path"]], f"import image {img}")
 
+    def _wait_containerd(self) -> None:
         def answers() -> None:
             p = subprocess.run(["ctr", "--address", str(self.L.containerd_sock), "version"], capture_output=True,
                                text=True)
             if p.returncode != 0:
                 raise NotYet(p.stderr.strip()[-200:])
         self._wait(answers, self.t.component_ready, "containerd", "containerd")
-        for img in ("pause", "testpod"):
-            self._run(["ctr", "--address", str(self.L.containerd_sock), "-n", "k8s.io", "images", "import",
-                       self.tools["images"][img]["path"]], f"import image {img}")
 
     def _vfs(self) -> None:
         pools.create(self.pool_state, self.s.pf, self.s.vf_count, self.s.vf_backend, self.s.resource)
 
-    def pool(self) -> PoolRecord:
+    def pool_record(self) -> PoolRecord:
         rec = self.pool_state.load(self.s.pf)
         if rec is None:
             raise HarnessError(f"cluster {self.s.name}: no VF pool {self.s.pf}")
@@ -405,7 +449,8 @@ class LocalCluster:
     def _sriovdp(self) -> None:
         self.L.sriovdp_config.parent.mkdir(parents=True, exist_ok=True)
         prefix, name = self.s.resource.split("/", 1)
-        self.L.sriovdp_config.write_text(json.dumps(manifests.sriovdp_config(name, prefix, self.pool()), indent=2))
+        dp_config = manifests.sriovdp_config(name, prefix, self.pool_record())
+        self.L.sriovdp_config.write_text(json.dumps(dp_config, indent=2))
         cache = self.L.pci_ids_home / ".cache"
         cache.mkdir(parents=True, exist_ok=True)
         system_ids = next((p for p in (Path("/usr/share/misc/pci.ids"), Path("/usr/share/hwdata/pci.ids"))
@@ -455,6 +500,60 @@ class LocalCluster:
     def restart_containerd(self) -> None:
         self.procs.stop("containerd")
         self.procs.start("containerd", self.in_node(["containerd", "--config", str(self.L.containerd_config)]))
+        self._wait_containerd()
+
+    def reboot_node(self, progress: Callable[[str], None] = lambda _: None) -> None:
+        """Power-cycle the node: everything on it dies at once (no CNI DEL), the VFs are created anew (a reboot
+        re-creates them from sriov_numvfs), runtime state is lost, disk state (/var/lib) survives, the node boots.
+        """
+        for name in ("sriovdp", "kubelet", "containerd"):
+            proc = self.procs.get(name)
+            if proc is not None:
+                os.kill(proc.pid, signal.SIGKILL)
+        self._kill_shims()
+        for pid in hostfx.cgroup_pids(self.s.cgroup):  # the pods' own processes
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for name in ("sriovdp", "kubelet", "containerd", NODE_NS):
+            self.procs.stop(name)  # reaps the killed ones; the holder's exit drops every node mount
+        progress("node powered off")
+        self._destroy_pools()
+        for volatile in (self.L.containerd / "state", self.L.overlays / "run", self.L.netns_dir):
+            shutil.rmtree(volatile, ignore_errors=True)  # tmpfs on a real node: empty after a reboot
+        (self.L.containerd / "state").mkdir(parents=True)
+        hostfx.remove_cgroup_tree(self.s.cgroup)
+        self._node_ns()
+        self._vfs()
+        self.procs.start("containerd", self.in_node(["containerd", "--config", str(self.L.containerd_config)]))
+        self._wait_containerd()
+        hostfx.create_cgroup_tree(self.s.cgroup)
+        self.procs.start("kubelet", self._kubelet_argv())
+        self.wait_node_ready()
+        self.start_sriovdp()
+        self.wait_pool_advertised(self.s.vf_count)
+        progress("node booted")
+
+    def _sandbox_id(self, namespace: str, pod: str) -> str:
+        out = self._crictl("pods", "--namespace", namespace, "--name", pod, "--state", "ready", "-q").stdout.split()
+        if not out:
+            raise HarnessError(f"pod {namespace}/{pod}: no ready sandbox on node {self.s.node_name}")
+        return out[0]
+
+    def kill_sandbox(self, namespace: str, pod: str) -> None:
+        """SIGKILL the pod's sandbox (pause) process, as a crash of the sandbox would."""
+        info = json.loads(self._crictl("inspectp", self._sandbox_id(namespace, pod)).stdout)
+        os.kill(int(info["info"]["pid"]), signal.SIGKILL)
+
+    def kill_container(self, namespace: str, pod: str, container: str, sig: signal.Signals) -> None:
+        """Signal a container's main process from outside, as the OOM killer or a segfault would end it."""
+        ids = self._crictl("ps", "--pod", self._sandbox_id(namespace, pod), "--name", f"^{container}$", "--state",
+                           "running", "-q").stdout.split()
+        if not ids:
+            raise HarnessError(f"pod {namespace}/{pod}: no running container {container}")
+        info = json.loads(self._crictl("inspect", ids[0]).stdout)
+        os.kill(int(info["info"]["pid"]), sig)
 
     def fail_next_cni_del(self) -> None:
         self.fail_del_flag.write_text("armed by sriov-e2e\n")

@@ -1,0 +1,48 @@
+"""Flow 2 — allocation: a pod asking for one VF gets it by PCI address, in its netns, renamed, up, with an IP."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import allure
+
+from sriov_e2e import checks
+from sriov_e2e.cluster.backend import Backend
+from sriov_e2e.k8s import Kube
+from sriov_e2e.model import VFClass
+from sriov_e2e.suite import Pods
+
+
+def _env_key(resource: str) -> str:
+    return "PCIDEVICE_" + resource.upper().replace(".", "_").replace("/", "_")
+
+
+def test_a_pod_gets_one_vf_in_its_netns_as_net1_up_with_an_ip(
+        backend: Backend, kube: Kube, pods: Pods, settled_pool: checks.PoolViews) -> None:
+    with allure.step("create a pod requesting one VF"):
+        pods.create("vf1", vfs=1)
+        pods.wait_running("vf1")
+    with allure.step("device plugin: env carries the VF's PCI address"):
+        pci = pods.env("vf1")[_env_key(backend.resource)]
+        assert pci in {vf.pci_address for vf in settled_pool.pool.vfs}, pci
+    with allure.step("Multus: network-status names the same VF"):
+        status = pods.network_status("vf1")
+        vf_status = [s for s in status if "device-info" in s]
+        assert len(vf_status) == 1 and vf_status[0]["interface"] == "net1", json.dumps(status)
+        assert vf_status[0]["device-info"]["pci"]["pci-address"] == pci
+    with allure.step("the VF is in the pod's netns as net1, up, with an IP from the NAD's range"):
+        views = checks.wait_settled(backend, kube, in_use=1)
+        vf = checks.vf_by_pci(views.pool, pci)
+        assert (vf.name, vf.admin_up, vf.vf_class) == ("net1", True, VFClass.IN_USE), vf
+        assert vf.netns is not None
+        ips = pods.addresses("vf1", "net1")
+        assert ips and ipaddress.ip_interface(ips[0]).ip in ipaddress.ip_network(backend_subnet(backend)), ips
+        assert vf_status[0]["ips"] == [str(ipaddress.ip_interface(ips[0]).ip)]
+    with allure.step("pool accounting: requested 1, kubelet assigned exactly this VF"):
+        assert views.requested == 1 and views.assigned == {pci}
+    pods.delete("vf1")
+
+
+def backend_subnet(backend: Backend) -> str:
+    return str(getattr(getattr(backend, "s", None), "vf_subnet", "0.0.0.0/0"))

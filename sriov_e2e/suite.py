@@ -1,0 +1,180 @@
+"""pytest fixtures of the lifecycle suites (e2e/): the backend, the API, namespaces and VF pods with cleanup.
+
+Setup and teardown live here, outside the tests: a flow reads as the lifecycle it checks.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from sriov_e2e import checks
+from sriov_e2e.cluster.backend import Backend, Cap
+from sriov_e2e.cluster.layout import LocalSettings
+from sriov_e2e.cluster.local import LocalCluster
+from sriov_e2e.k8s import NETWORKS, Kube
+from sriov_e2e.state import PREFIX
+from sriov_e2e.timeouts import TIMEOUTS
+from sriov_e2e.wait import NotYet, wait_until
+
+TESTPOD_IMAGE = "localhost/sriov-e2e/testpod:0.1.0"
+# PID 1 ignores SIGTERM unless it traps it: without the trap every delete waits the whole grace period
+SLEEP_FOREVER = ["sh", "-c", "trap 'exit 0' TERM; sleep 86400 & wait"]
+LABEL = {"created-by": "sriov-e2e"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("sriov-e2e suites")
+    g.addoption("--sriov-backend", default=os.environ.get("SRIOV_E2E_BACKEND", "local"),
+                choices=["local"], help="where the cluster comes from (env SRIOV_E2E_BACKEND)")
+    g.addoption("--sriov-cluster-name", default=os.environ.get("SRIOV_E2E_CLUSTER_NAME", "sriov-e2e"))
+    g.addoption("--sriov-vf-count", type=int, default=int(os.environ.get("SRIOV_E2E_VF_COUNT", "4")),
+                help="pool size (env SRIOV_E2E_VF_COUNT)")
+    g.addoption("--sriov-keep-cluster", action="store_true",
+                default=os.environ.get("SRIOV_E2E_KEEP_CLUSTER") == "1",
+                help="leave a cluster this run started up at the end (env SRIOV_E2E_KEEP_CLUSTER=1)")
+    g.addoption("--sriov-churn", type=int, default=int(os.environ.get("SRIOV_E2E_CHURN", "5")),
+                help="pods created and deleted by the churn flow (env SRIOV_E2E_CHURN)")
+
+
+@pytest.fixture(scope="session")
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """The cluster under test; a local one is started for the session unless one is already up."""
+    settings = LocalSettings(name=request.config.getoption("--sriov-cluster-name"),
+                             vf_count=request.config.getoption("--sriov-vf-count"))
+    cluster = LocalCluster(settings)
+    started = not cluster.status().get("up")
+    if started:
+        cluster.up()
+    yield cluster
+    if started and not request.config.getoption("--sriov-keep-cluster"):
+        cluster.down()
+
+
+@pytest.fixture(scope="session")
+def kube(backend: Backend) -> Iterator[Kube]:
+    k = backend.kube()
+    yield k
+    k.close()
+
+
+@pytest.fixture(autouse=True)
+def _requires(request: pytest.FixtureRequest) -> None:
+    """`@pytest.mark.requires(Cap.X, ...)`: skip with the backend's reason when it lacks a capability."""
+    marker = request.node.get_closest_marker("requires")
+    if marker is None:
+        return
+    be: Backend = request.getfixturevalue("backend")
+    caps = be.capabilities()
+    missing = [f"{c.value}: {caps.get(c) or 'unknown'}" for c in marker.args if caps.get(c, "unknown")]
+    if missing:
+        pytest.skip(f"backend {be.name} cannot do this: {'; '.join(missing)}")
+
+
+@pytest.fixture
+def settled_pool(backend: Backend, kube: Kube) -> Iterator[checks.PoolViews]:
+    """The pool is settled and idle before the flow; after it, every VF is back as it was."""
+    before = checks.wait_settled(backend, kube, in_use=0)
+    yield before
+    after = checks.wait_settled(backend, kube, in_use=0)
+    diff = checks.snapshot_diff(before.pool, after.pool)
+    assert not diff, "VF inventory differs from before the flow: " + "; ".join(diff)
+
+
+@pytest.fixture
+def namespace(kube: Kube, settled_pool: checks.PoolViews) -> Iterator[str]:
+    """A namespace per test. It depends on settled_pool so that it is deleted (its pods and their VFs with it)
+    before settled_pool checks that every VF came back."""
+    name = f"{PREFIX}-{uuid.uuid4().hex[:8]}"
+    kube.kubectl_apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": LABEL}})
+    yield name
+    kube.kubectl("delete", "namespace", name, "--wait=true", "--timeout", f"{int(TIMEOUTS.pod_deleted)}s",
+                 "--ignore-not-found")
+
+
+def vf_pod(name: str, *, networks: list[str], vfs_per_container: list[int], resource: str,
+           restart_policy: str = "Always", command: list[str] | None = None) -> dict[str, Any]:
+    """A pod whose containers request VFs and whose annotation attaches `networks` (Multus)."""
+    containers = []
+    for i, n in enumerate(vfs_per_container):
+        res = {resource: str(n)} if n else {}
+        containers.append({"name": f"c{i}", "image": TESTPOD_IMAGE, "imagePullPolicy": "Never",
+                           "command": command or SLEEP_FOREVER,
+                           "resources": {"requests": res, "limits": res}})
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": LABEL, "annotations": {NETWORKS: ",".join(networks)}},
+            "spec": {"containers": containers, "restartPolicy": restart_policy, "terminationGracePeriodSeconds": 5}}
+
+
+@dataclass
+class Pods:
+    """Creates VF pods in a test's namespace and waits on them; the namespace's deletion removes leftovers."""
+
+    kube: Kube
+    backend: Backend
+    namespace: str
+
+    def create(self, name: str, *, vfs: int = 1, containers: list[int] | None = None,
+               restart_policy: str = "Always", networks: list[str] | None = None) -> None:
+        per_container = containers or [vfs]
+        nets = networks if networks is not None else [self.backend.nad] * sum(per_container)
+        manifest = vf_pod(name, networks=nets, vfs_per_container=per_container, resource=self.backend.resource,
+                          restart_policy=restart_policy)
+        manifest["metadata"]["namespace"] = self.namespace
+        self.kube.kubectl_apply(manifest)
+
+    def wait_running(self, name: str, timeout: float | None = None) -> Any:
+        def running() -> Any:
+            pod = self.kube.pod(self.namespace, name)
+            phase = pod.status.phase if pod is not None and pod.status else None
+            if phase in ("Failed", "Succeeded"):
+                raise AssertionError(f"pod {self.namespace}/{name} ended {phase}: "
+                                     f"{self.kube.events_for(self.namespace, name)}")
+            if phase != "Running":
+                raise NotYet(f"phase {phase}; events {self.kube.events_for(self.namespace, name)[-3:]}")
+            return pod
+        return wait_until(running, timeout=timeout or TIMEOUTS.pod_running, what=f"pod {self.namespace}/{name}")
+
+    def delete(self, name: str, grace: int | None = None, wait: bool = True) -> None:
+        self.kube.delete_pod(self.namespace, name, grace)
+        if wait:
+            self.wait_gone(name)
+
+    def wait_gone(self, name: str) -> None:
+        def gone() -> None:
+            pod = self.kube.pod(self.namespace, name)
+            if pod is not None:
+                raise NotYet(f"still there, phase {pod.status.phase if pod.status else None}")
+        wait_until(gone, timeout=TIMEOUTS.pod_deleted, what=f"pod {self.namespace}/{name}")
+
+    def network_status(self, name: str) -> list[dict[str, Any]]:
+        return self.kube.network_status(self.namespace, name)
+
+    def vf_pci_addresses(self, name: str) -> list[str]:
+        return [s["device-info"]["pci"]["pci-address"] for s in self.network_status(name) if "device-info" in s]
+
+    def exec(self, name: str, container: str, *cmd: str) -> str:
+        return self.kube.kubectl("exec", "-n", self.namespace, name, "-c", container, "--", *cmd)
+
+    def env(self, name: str, container: str = "c0") -> dict[str, str]:
+        out = self.exec(name, container, "env")
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    def addresses(self, name: str, ifname: str, container: str = "c0") -> list[str]:
+        """IPv4 addresses of `ifname` as the pod sees them (busybox `ip` has no JSON output)."""
+        out = self.exec(name, container, "ip", "addr", "show", "dev", ifname)
+        return re.findall(r"inet (\S+)", out)
+
+
+@pytest.fixture
+def pods(kube: Kube, backend: Backend, namespace: str) -> Pods:
+    return Pods(kube, backend, namespace)
+
+
+__all__ = ["Cap", "Pods", "backend", "kube", "namespace", "pods", "settled_pool", "vf_pod"]
