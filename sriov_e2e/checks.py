@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import grpc
+
 from sriov_e2e.cluster.backend import Backend
 from sriov_e2e.k8s import Kube
 from sriov_e2e.model import VF, Pool, VFClass
@@ -60,7 +62,11 @@ class PoolViews:
 
 def views(backend: Backend, kube: Kube) -> PoolViews:
     counts = kube.resource_counts(backend.node_name, backend.resource)
-    assigned = frozenset(d for a in backend.pod_resources() if a.resource == backend.resource for d in a.device_ids)
+    try:
+        listed = backend.pod_resources()
+    except grpc.RpcError as e:  # kubelet restarting: its socket refuses for a moment
+        raise NotYet(f"kubelet pod-resources unavailable: {e.code()}") from None
+    assigned = frozenset(d for a in listed if a.resource == backend.resource for d in a.device_ids)
     return PoolViews(counts.capacity, counts.allocatable, kube.requested_on_node(backend.node_name, backend.resource),
                      assigned, backend.pool())
 

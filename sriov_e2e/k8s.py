@@ -101,6 +101,11 @@ class Kube:
             if e.status != 404:
                 raise
 
+    def evict(self, namespace: str, name: str) -> None:
+        """The Eviction API, as `kubectl drain` uses it."""
+        body = client.V1Eviction(metadata=client.V1ObjectMeta(name=name, namespace=namespace))
+        self.core.create_namespaced_pod_eviction(name, namespace, body)
+
     def network_status(self, namespace: str, name: str) -> list[dict[str, Any]]:
         pod = self.pod(namespace, name)
         raw = ((pod.metadata.annotations or {}) if pod is not None else {}).get(NETWORK_STATUS)

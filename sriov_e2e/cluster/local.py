@@ -421,6 +421,12 @@ class LocalCluster:
             f"--node-ip={_node_ip()}", "--v=2"])
 
     def wait_node_ready(self) -> None:
+        """kubelet answers its healthz (so a restarted kubelet is really back), then the node is Ready."""
+        def healthy() -> None:
+            body = _http_get(f"http://127.0.0.1:{self.s.kubelet_healthz_port}/healthz")
+            if body.strip() != "ok":
+                raise NotYet(f"/healthz says {body.strip()[:200]}")
+        self._wait(healthy, self.t.node_ready, f"kubelet of {self.s.node_name}", "kubelet")
         kube = self.kube()
         try:
             def ready() -> None:
