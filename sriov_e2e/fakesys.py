@@ -36,8 +36,8 @@ def exec_argv(pci_root: Path, argv: list[str]) -> list[str]:
 def write_wrapper(dest: Path, upstream: Path, pci_root: Path, fail_del_flag: Path | None = None) -> None:
     """An executable at `dest` that runs `upstream` with the same args, stdin and env under the fake tree.
 
-    With `fail_del_flag`: while that file exists, the next CNI DEL fails (fault injection) and consumes the flag,
-    leaving the VF where the failed DEL left it.
+    With `fail_del_flag`: while that file exists, every CNI DEL fails (fault injection), leaving the VF where the
+    pod left it.
     """
     if not os.access(upstream, os.X_OK):
         raise HarnessError(f"CNI wrapper: {upstream} is not an executable")
@@ -45,7 +45,7 @@ def write_wrapper(dest: Path, upstream: Path, pci_root: Path, fail_del_flag: Pat
     fault = ""
     if fail_del_flag is not None:
         flag = shlex.quote(str(fail_del_flag))
-        fault = (f'if [ "$CNI_COMMAND" = DEL ] && rm {flag} 2>/dev/null; then\n'
+        fault = (f'if [ "$CNI_COMMAND" = DEL ] && [ -e {flag} ]; then\n'
                  '  echo \'{"cniVersion":"0.4.0","code":999,"msg":"sriov-e2e: injected CNI DEL failure"}\'\n'
                  "  exit 1\nfi\n")
     dest.write_text(f"#!/bin/sh\n# sriov-e2e: {upstream.name} under the fake PCI tree {pci_root}\n{fault}"

@@ -392,7 +392,7 @@ class LocalCluster:
 
     @property
     def fail_del_flag(self) -> Path:
-        return self.L.faults / "fail-next-cni-del"
+        return self.L.faults / "fail-cni-del"
 
     def _cni(self) -> None:
         b = self.L.cni_bin
@@ -561,8 +561,12 @@ class LocalCluster:
         info = json.loads(self._crictl("inspect", ids[0]).stdout)
         os.kill(int(info["info"]["pid"]), sig)
 
-    def fail_next_cni_del(self) -> None:
-        self.fail_del_flag.write_text("armed by sriov-e2e\n")
+    def fail_cni_del(self, fail: bool) -> None:
+        """While on, every CNI DEL of the VF network fails (the VF stays where the pod left it)."""
+        if fail:
+            self.fail_del_flag.write_text("armed by sriov-e2e\n")
+        else:
+            self.fail_del_flag.unlink(missing_ok=True)
 
     def set_pf_link(self, up: bool) -> None:
         pools.set_pf_link(self.pool_state, self.s.pf, up)
