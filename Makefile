@@ -6,9 +6,11 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := iproute2 util-linux containernetworking-plugins python3-venv
+E2E_APT_PACKAGES := containerd runc iptables busybox-static
 PYTEST_FLAGS ?=
+E2E_FLAGS ?=
 
-.PHONY: help deps venv lint typecheck test test-unit test-integration tools e2e clean
+.PHONY: help deps deps-e2e venv lint typecheck test test-unit test-integration tools e2e cluster-up cluster-down clean
 
 help:
 	@echo "make test   — install what is needed, lint, type-check, run the unit and integration tiers"
@@ -17,7 +19,14 @@ help:
 
 # Debian packages the integration tier drives (ip, unshare, setpriv, the CNI reference plugins)
 deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory apt-install PKGS="$(APT_PACKAGES)"
+
+# the local backend's node runtime (containerd + runc from Debian) and what the image builder needs
+deps-e2e:
+	@$(MAKE) --no-print-directory apt-install PKGS="$(E2E_APT_PACKAGES)"
+
+apt-install:
+	@missing=""; for p in $(PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then echo "make deps: need root to apt-get install$$missing" >&2; exit 1; fi; \
 	  echo "apt-get install$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
@@ -47,13 +56,18 @@ test: deps venv lint typecheck
 	@start=$$(date +%s); $(PY) -m pytest tests -m unit $(PYTEST_FLAGS); echo "unit tier: $$(( $$(date +%s) - start )) s"
 	@start=$$(date +%s); $(PY) -m pytest tests -m integration $(PYTEST_FLAGS); echo "integration tier: $$(( $$(date +%s) - start )) s"
 
-tools:
+tools: deps-e2e
 	python3 -m sriov_e2e.toolchain build
 
-e2e:
-	@echo "make e2e: the local cluster backend (issue 4) and the lifecycle suites (issue 5) are not built yet;" >&2
-	@echo "          nothing was run. 'make test' runs what exists today." >&2
-	@exit 1
+# the main job: build (or reuse) the pinned stack, bring a local cluster up, run every flow, bring it down
+e2e: deps deps-e2e venv tools
+	$(PY) -m pytest e2e $(E2E_FLAGS)
+
+cluster-up: deps deps-e2e venv tools
+	$(VENV)/bin/sriov-e2e cluster up
+
+cluster-down: venv
+	$(VENV)/bin/sriov-e2e cluster down
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

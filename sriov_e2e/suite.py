@@ -5,11 +5,16 @@ Setup and teardown live here, outside the tests: a flow reads as the lifecycle i
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
+import shutil
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,6 +46,60 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="leave a cluster this run started up at the end (env SRIOV_E2E_KEEP_CLUSTER=1)")
     g.addoption("--sriov-churn", type=int, default=int(os.environ.get("SRIOV_E2E_CHURN", "5")),
                 help="pods created and deleted by the churn flow (env SRIOV_E2E_CHURN)")
+    g.addoption("--sriov-artifacts", default=os.environ.get("SRIOV_E2E_ARTIFACTS", "artifacts"),
+                help="where failure diagnostics go, one dir per run, the last 5 runs kept (env SRIOV_E2E_ARTIFACTS)")
+
+
+REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+KEEP_RUNS = 5
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    rep: pytest.TestReport = yield
+    item.stash.setdefault(REPORTS, {})[rep.when] = rep
+    return rep
+
+
+def _failed(item: pytest.Item) -> bool:
+    return any(r.failed for r in item.stash.get(REPORTS, {}).values())
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir(request: pytest.FixtureRequest) -> Path:
+    """This run's artifacts dir; older runs beyond the last KEEP_RUNS are removed."""
+    root = Path(request.config.getoption("--sriov-artifacts")).resolve()
+    run = root / time.strftime("e2e-%Y%m%d-%H%M%S")
+    run.mkdir(parents=True, exist_ok=True)
+    for old in sorted(p for p in root.iterdir() if p.name.startswith("e2e-"))[:-KEEP_RUNS]:
+        shutil.rmtree(old, ignore_errors=True)
+    return run
+
+
+def dump_diagnostics(dest: Path, backend: Backend, kube: Kube, namespace: str) -> None:
+    """Everything worth reading after a failure, written before cleanup changes it."""
+    dest.mkdir(parents=True, exist_ok=True)
+
+    def put(name: str, produce: Callable[[], str]) -> None:
+        try:
+            text = produce()
+        except Exception as e:  # a dump never hides the test's own failure
+            text = f"(could not collect: {e})"
+        (dest / name).write_text(text, encoding="utf-8")
+
+    put("pool.json", lambda: json.dumps(backend.pool().as_dict(), indent=2))
+    put("views.txt", lambda: checks.views(backend, kube).summary())
+    put("pod-resources.txt", lambda: "\n".join(map(str, backend.pod_resources())))
+    put("pods-describe.txt", lambda: kube.kubectl("describe", "pods", "-n", namespace))
+    put("events.txt", lambda: kube.kubectl("get", "events", "-n", namespace, "-o", "wide"))
+    put("node-describe.txt", lambda: kube.kubectl("describe", "node", backend.node_name))
+    put("network-status.json", lambda: kube.kubectl(
+        "get", "pods", "-n", namespace, "-o",
+        "jsonpath={range .items[*]}{.metadata.name}{'\\t'}{.metadata.annotations.k8s\\.v1\\.cni\\.cncf\\.io/"
+        "network-status}{'\\n'}{end}"))
+    for name, text in backend.diagnostics().items():
+        put(name.replace("/", "_") + ".txt", functools.partial(str, text))
 
 
 @pytest.fixture(scope="session")
@@ -79,21 +138,31 @@ def _requires(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture
 def settled_pool(backend: Backend, kube: Kube) -> Iterator[checks.PoolViews]:
-    """The pool is settled and idle before the flow; after it, every VF is back as it was."""
+    """The pool is settled and idle before the flow; after it, every VF is back as it was and every IP the flow's
+    pods took is released."""
+    network = backend.nad.split("/", 1)[1]
     before = checks.wait_settled(backend, kube, in_use=0)
+    reserved = backend.ipam_reserved(network)
     yield before
     after = checks.wait_settled(backend, kube, in_use=0)
     diff = checks.snapshot_diff(before.pool, after.pool)
     assert not diff, "VF inventory differs from before the flow: " + "; ".join(diff)
+    left = backend.ipam_reserved(network) - reserved
+    assert not left, f"IPs of network {network} still reserved after the flow: {sorted(left)}"
 
 
 @pytest.fixture
-def namespace(kube: Kube, settled_pool: checks.PoolViews) -> Iterator[str]:
+def namespace(request: pytest.FixtureRequest, backend: Backend, kube: Kube, settled_pool: checks.PoolViews,
+              artifacts_dir: Path) -> Iterator[str]:
     """A namespace per test. It depends on settled_pool so that it is deleted (its pods and their VFs with it)
-    before settled_pool checks that every VF came back."""
+    before settled_pool checks that every VF came back; on failure, diagnostics are dumped before the delete."""
     name = f"{PREFIX}-{uuid.uuid4().hex[:8]}"
     kube.kubectl_apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": LABEL}})
     yield name
+    if _failed(request.node):
+        dest = artifacts_dir / request.node.name
+        dump_diagnostics(dest, backend, kube, name)
+        print(f"\ndiagnostics of {request.node.nodeid}: {dest}")
     kube.kubectl("delete", "namespace", name, "--wait=true", "--timeout", f"{int(TIMEOUTS.pod_deleted)}s",
                  "--ignore-not-found")
 

@@ -131,6 +131,9 @@ class DummyBackend:
     max_vfs = 128
 
     def unavailable_reason(self, node_netns: str) -> str | None:
+        # the driver shows up in /sys/module whether built in (it has a parameter) or loaded
+        if not os.path.exists("/sys/module/dummy"):
+            return "this kernel has no dummy links (CONFIG_DUMMY not set)"
         return None
 
     def create(self, ipr: Any, pf: str, count: int, undo: UndoStack) -> Created:

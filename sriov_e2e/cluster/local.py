@@ -30,7 +30,7 @@ from sriov_e2e.cluster.backend import Cap
 from sriov_e2e.cluster.layout import Layout, LocalSettings
 from sriov_e2e.cluster.pki import Pki, write_kubeconfig
 from sriov_e2e.cluster.procs import Supervisor
-from sriov_e2e.errors import BadInput, HarnessError
+from sriov_e2e.errors import BadInput, HarnessError, Unsupported
 from sriov_e2e.k8s import Kube
 from sriov_e2e.model import Pool
 from sriov_e2e.podresources import Assignment
@@ -102,7 +102,7 @@ class LocalCluster:
         return podresources.list_assignments(self.pod_resources_socket)
 
     def ipam_reserved(self, network: str) -> set[str]:
-        d = Path(self.node_path(f"/var/lib/cni/networks/{network}"))
+        d = Path(self.node_path(f"{manifests.IPAM_DATA_DIR}/{network}"))
         return {p.name for p in d.iterdir() if p.name[0].isdigit()} if d.is_dir() else set()
 
     def diagnostics(self) -> dict[str, str]:
@@ -178,6 +178,12 @@ class LocalCluster:
         missing = [n for n in NEEDED_BINARIES if not Path(str(self.tools["binaries"].get(n, ""))).is_file()]
         if missing:
             raise HarnessError(f"pinned binaries missing: {', '.join(missing)} (run `make tools`)")
+        backend = vfbackends.get(self.s.vf_backend)
+        if not 1 <= self.s.vf_count <= backend.max_vfs:
+            raise BadInput(f"pool of {self.s.vf_count} VFs: the {backend.name} VF backend allows 1..{backend.max_vfs}")
+        reason = backend.unavailable_reason("")
+        if reason:
+            raise Unsupported(f"VF backend {backend.name}: {reason}")
         host_missing = [b for b in HOST_BINARIES if shutil.which(b) is None]
         if host_missing:
             raise HarnessError(f"host programs missing: {', '.join(host_missing)} (apt-get install containerd "

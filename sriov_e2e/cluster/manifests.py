@@ -106,10 +106,15 @@ def nad_crd() -> dict[str, Any]:
     }
 
 
+# host-local reservations on the node's tmpfs: a reboot frees them with the pods (on a disk dataDir, the
+# default, a node that dies without CNI DEL keeps them reserved forever)
+IPAM_DATA_DIR = "/run/cni-ipam"
+
+
 def nad(name: str, namespace: str, resource: str, subnet: str) -> dict[str, Any]:
     """The VF network: host-device moves the VF Multus names by PCI address (deviceID from the device plugin)."""
     config = {"cniVersion": "0.4.0", "name": name, "type": "host-device",
-              "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet}]]}}
+              "ipam": {"type": "host-local", "dataDir": IPAM_DATA_DIR, "ranges": [[{"subnet": subnet}]]}}
     return {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
             "metadata": {"name": name, "namespace": namespace,
                          "annotations": {"k8s.v1.cni.cncf.io/resourceName": resource}},
