@@ -246,4 +246,4 @@ def pods(kube: Kube, backend: Backend, namespace: str) -> Pods:
     return Pods(kube, backend, namespace)
 
 
-__all__ = ["Cap", "Pods", "backend", "kube", "namespace", "pods", "settled_pool", "vf_pod"]
+__all__ = ["Cap", "Pods", "artifacts_dir", "backend", "kube", "namespace", "pods", "settled_pool", "vf_pod"]
