@@ -53,7 +53,8 @@ def _ours(pid: str, cmd: str, sid: int) -> bool:
 
 
 WATCHED_DIRS = ("/var/lib", "/var/log", "/etc", "/etc/cni", "/opt", "/opt/cni", "/run", "/var/run/netns",
-                "/var/lib/kubelet", "/var/lib/cni", "/var/tmp/sriov-e2e")
+                "/var/lib/kubelet", "/var/lib/cni", "/var/tmp/sriov-e2e", "/usr/libexec", "/root", "/root/.kube",
+                "/var/log/containers", "/var/log/pods")
 
 
 def _iptables() -> frozenset[str]:

@@ -33,11 +33,13 @@ def _quantity(v: str | None) -> int:
 
 
 class Kube:
-    def __init__(self, kubeconfig: Path, kubectl: Path | None = None) -> None:
+    def __init__(self, kubeconfig: Path, kubectl: Path | None = None, cache_dir: Path | None = None) -> None:
         if not kubeconfig.is_file():
             raise HarnessError(f"kubeconfig {kubeconfig}: not found")
         self.kubeconfig = kubeconfig
         self.kubectl_bin = kubectl
+        # kubectl's discovery cache defaults to ~/.kube/cache: keep it with the cluster
+        self.cache_dir = cache_dir or kubeconfig.parent / "kubectl-cache"
         cfg = client.Configuration()
         try:
             config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)  # type: ignore[no-untyped-call]
@@ -120,7 +122,8 @@ class Kube:
     def kubectl(self, *args: str, stdin: str | None = None) -> str:
         if self.kubectl_bin is None:
             raise HarnessError("kubectl: no binary configured (make tools)")
-        p = subprocess.run([str(self.kubectl_bin), "--kubeconfig", str(self.kubeconfig), *args], input=stdin,
+        p = subprocess.run([str(self.kubectl_bin), "--kubeconfig", str(self.kubeconfig), "--cache-dir",
+                            str(self.cache_dir), *args], input=stdin,
                            capture_output=True, text=True, timeout=120)
         if p.returncode != 0:
             raise HarnessError(f"kubectl {' '.join(args)}: {p.stderr.strip()}")

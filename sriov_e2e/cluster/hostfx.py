@@ -7,10 +7,13 @@ confined to the state dir, so the cluster records the host's values first and re
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shlex
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,49 @@ HOST_SYSCTLS = ("vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kern
                 "net/ipv6/conf/all/forwarding")
 IPT_TABLES = ("filter", "nat", "mangle")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+LEDGER = ".host-sysctls.json"
+
+
+@contextlib.contextmanager
+def _ledger(root: Path) -> Iterator[Path]:
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / ".host-sysctls.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield root / LEDGER
+    finally:
+        os.close(fd)
+
+
+def hold_sysctls(root: Path, cluster: str) -> None:
+    """Record the host's sysctls before the first cluster changes them; later clusters only register.
+
+    sysctls are host-global: two clusters saving and restoring their own "before" would race, so the values of
+    the host without any cluster are kept once, with the clusters holding them.
+    """
+    with _ledger(root) as path:
+        rec = load(path) or {"original": read_sysctls(), "holders": []}
+        if cluster not in rec["holders"]:
+            rec["holders"].append(cluster)
+        save(path, rec)
+
+
+def release_sysctls(root: Path, cluster: str) -> list[str]:
+    """Unregister; the last cluster out restores the host's values. Returns what was restored."""
+    if not (root / LEDGER).exists():
+        return []
+    with _ledger(root) as path:
+        rec = load(path)
+        holders = [h for h in rec.get("holders", []) if h != cluster]
+        if holders:
+            save(path, {**rec, "holders": holders})
+            return []
+        restored = restore_sysctls(rec.get("original", {}))
+        path.unlink(missing_ok=True)
+    (root / ".host-sysctls.lock").unlink(missing_ok=True)
+    return restored
 
 
 def read_sysctls() -> dict[str, str]:

@@ -82,6 +82,8 @@ class Layout:
         self.overlays = self.dir / "overlays"
         self.netns_dir = self.dir / "netns"
         self.pod_logs = self.dir / "pod-logs"
+        self.volume_plugins = self.dir / "volume-plugins"
+        self.kubectl_cache = self.dir / "kubectl-cache"
         self.sriovdp_config = self.dir / "sriovdp" / "config.json"
         self.pci_ids_home = self.dir / "sriovdp" / "home"
         self.pools = self.dir / "pools"

@@ -8,6 +8,7 @@ paths (/var/lib/kubelet/device-plugins, /var/lib/cni, /run/netns, ...) work with
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -142,7 +143,7 @@ class LocalCluster:
         return self.node_path("/var/lib/kubelet/pod-resources/kubelet.sock")
 
     def kube(self) -> Kube:
-        return Kube(self.L.admin_kubeconfig, Path(self.bin("kubectl")))
+        return Kube(self.L.admin_kubeconfig, Path(self.bin("kubectl")), cache_dir=self.L.kubectl_cache)
 
     def _run(self, argv: list[str], what: str, timeout: float = 120) -> str:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
@@ -228,8 +229,8 @@ class LocalCluster:
             self.L.dir.mkdir(parents=True)
             self.L.marker.write_text(json.dumps({"name": self.s.name, "settings": {
                 k: str(v) for k, v in vars(self.s).items()}, "created": time.time()}, indent=2))
-            hostfx.save(self.L.hostfx, {"sysctls": hostfx.read_sysctls(),
-                                        "iptables_chains": hostfx.iptables_chains()})
+            hostfx.save(self.L.hostfx, {"iptables_chains": hostfx.iptables_chains()})
+            hostfx.hold_sysctls(self.s.root, self.s.name)
             progress(f"cluster {self.s.name}: starting in {self.L.dir}")
             step("certificates", self._pki)
             step("etcd", self._etcd)
@@ -334,12 +335,14 @@ class LocalCluster:
             "--bind-address=127.0.0.1", f"--secure-port={s.controller_manager_port}",
             f"--service-account-private-key-file={pki}/sa.key", f"--root-ca-file={pki}/ca.crt",
             "--use-service-account-credentials=true", "--leader-elect=false", "--allocate-node-cidrs=false",
+            f"--flex-volume-plugin-dir={self.L.volume_plugins}", f"--cert-dir={pki}/controller-manager-generated",
             "--profiling=false", "--v=1"])
         self.procs.start("kube-scheduler", [
             self.bin("kube-scheduler"), f"--kubeconfig={kc}/scheduler.kubeconfig",
             f"--authentication-kubeconfig={kc}/scheduler.kubeconfig",
             f"--authorization-kubeconfig={kc}/scheduler.kubeconfig",
             "--bind-address=127.0.0.1", f"--secure-port={s.scheduler_port}", "--leader-elect=false",
+            f"--cert-dir={pki}/scheduler-generated",
             "--profiling=false", "--v=1"])
 
     def _node_ns(self) -> None:
@@ -415,7 +418,8 @@ class LocalCluster:
         self.L.kubelet_config.parent.mkdir(parents=True)
         self.L.pod_logs.mkdir(parents=True)
         self.L.kubelet_config.write_text(yaml.safe_dump(manifests.kubelet_config(
-            self.s, pki=self.L.pki, sock=self.L.containerd_sock, pod_logs=self.L.pod_logs)))
+            self.s, pki=self.L.pki, sock=self.L.containerd_sock, pod_logs=self.L.pod_logs,
+            volume_plugins=self.L.volume_plugins)))
         hostfx.create_cgroup_tree(self.s.cgroup)
         self.procs.start("kubelet", self._kubelet_argv())
         self.wait_node_ready()
@@ -603,6 +607,8 @@ class LocalCluster:
             undo.push(what, fn)
         undo.undo()
         shutil.rmtree(self.L.dir)
+        with contextlib.suppress(OSError):
+            self.s.root.rmdir()  # only when no other cluster or record is left in it
         progress(f"cluster {self.s.name}: down; {self.L.dir} removed")
 
     def _crictl(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -645,8 +651,7 @@ class LocalCluster:
         hostfx.remove_cgroup_tree(self.s.cgroup)
         if "iptables_chains" in fx:
             hostfx.remove_new_chains(fx["iptables_chains"])
-        if "sysctls" in fx:
-            hostfx.restore_sysctls(fx["sysctls"])
+        hostfx.release_sysctls(self.s.root, self.s.name)
 
     # ---- status ----------------------------------------------------------------------------------------------------
 

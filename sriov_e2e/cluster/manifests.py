@@ -12,7 +12,8 @@ from sriov_e2e.state import PoolRecord
 
 def containerd_config(*, root: Path, state: Path, sock: Path, sandbox_image: str, cni_bin: Path,
                       cni_conf: Path) -> str:
-    # restrict_oom_score_adj: no process here holds CAP_SYS_RESOURCE, so the sandbox's -998 cannot be set
+    # restrict_oom_score_adj: no process here holds CAP_SYS_RESOURCE, so the sandbox's -998 cannot be set.
+    # opt path and runc root: their defaults (/opt/containerd, /run/containerd/runc) are outside the state dir.
     return f"""version = 2
 root = "{root}"
 state = "{state}"
@@ -26,6 +27,9 @@ state = "{state}"
 [debug]
   address = "{sock}.debug"
 
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{root.parent / 'opt'}"
+
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{sandbox_image}"
   restrict_oom_score_adj = true
@@ -36,6 +40,7 @@ state = "{state}"
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
+        Root = "{root.parent / 'runc'}"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{cni_bin}"
     conf_dir = "{cni_conf}"
@@ -55,7 +60,8 @@ def multus_conf(*, kubeconfig: Path, bin_dir: Path, log: Path, delegate: dict[st
             "binDir": str(bin_dir), "logFile": str(log), "logLevel": "verbose", "delegates": [delegate]}
 
 
-def kubelet_config(s: LocalSettings, *, pki: Path, sock: Path, pod_logs: Path) -> dict[str, Any]:
+def kubelet_config(s: LocalSettings, *, pki: Path, sock: Path, pod_logs: Path, volume_plugins: Path
+                   ) -> dict[str, Any]:
     return {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
@@ -75,6 +81,7 @@ def kubelet_config(s: LocalSettings, *, pki: Path, sock: Path, pod_logs: Path) -
         "failSwapOn": False,
         "containerRuntimeEndpoint": f"unix://{sock}",
         "podLogsDir": str(pod_logs),
+        "volumePluginDir": str(volume_plugins),  # default /usr/libexec/kubernetes/...: created on the host
         "makeIPTablesUtilChains": False,
         "imageGCHighThresholdPercent": 100,  # images cannot be pulled again here: never collect them
         "imageGCLowThresholdPercent": 99,
