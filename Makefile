@@ -9,8 +9,10 @@ APT_PACKAGES := iproute2 util-linux containernetworking-plugins python3-venv
 E2E_APT_PACKAGES := containerd runc iptables busybox-static
 PYTEST_FLAGS ?=
 E2E_FLAGS ?=
+REPORT_DIR ?= artifacts/report
+ALLURE_NPM := allure@3.18.0
 
-.PHONY: help deps deps-e2e venv lint typecheck test test-unit test-integration tools e2e cluster-up cluster-down clean
+.PHONY: help deps deps-e2e apt-install venv lint typecheck test test-unit test-integration tools e2e report cluster-up cluster-down clean
 
 help:
 	@echo "make test   — install what is needed, lint, type-check, run the unit and integration tiers"
@@ -61,7 +63,17 @@ tools: deps-e2e
 
 # the main job: build (or reuse) the pinned stack, bring a local cluster up, run every flow, bring it down
 e2e: deps deps-e2e venv tools
-	$(PY) -m pytest e2e $(E2E_FLAGS)
+	@mkdir -p $(REPORT_DIR)
+	$(PY) -m pytest e2e --junitxml=$(REPORT_DIR)/junit.xml --alluredir=$(REPORT_DIR)/allure-results \
+	  --clean-alluredir $(E2E_FLAGS)
+
+# the last e2e run as Allure HTML (offline, npm package) plus a plain-text summary for terminals
+report: venv
+	@test -d $(REPORT_DIR)/allure-results || { echo "make report: no $(REPORT_DIR)/allure-results (run make e2e)" >&2; exit 2; }
+	npx --yes $(ALLURE_NPM) generate $(REPORT_DIR)/allure-results -o $(REPORT_DIR)/html
+	@$(PY) -m sriov_e2e.report --junit $(REPORT_DIR)/junit.xml \
+	  --timings "$$(ls -td artifacts/e2e-*/timings.json 2>/dev/null | head -1)"
+	@echo "HTML report: $(REPORT_DIR)/html/index.html"
 
 cluster-up: deps deps-e2e venv tools
 	$(VENV)/bin/sriov-e2e cluster up

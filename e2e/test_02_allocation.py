@@ -6,9 +6,10 @@ import ipaddress
 import json
 
 import allure
+import pytest
 
 from sriov_e2e import checks
-from sriov_e2e.cluster.backend import Backend
+from sriov_e2e.cluster.backend import Backend, Cap
 from sriov_e2e.k8s import Kube
 from sriov_e2e.model import VFClass
 from sriov_e2e.suite import Pods
@@ -46,3 +47,19 @@ def test_a_pod_gets_one_vf_in_its_netns_as_net1_up_with_an_ip(
 
 def backend_subnet(backend: Backend) -> str:
     return str(getattr(getattr(backend, "s", None), "vf_subnet", "0.0.0.0/0"))
+
+
+# what the VF-config attachment asks for (Backend.vf_config_nad), as the PF must report it while the pod runs
+WANT_VLAN, WANT_SPOOFCHK, WANT_TRUST = 100, False, True
+
+
+@pytest.mark.requires(Cap.VF_CONFIG)
+def test_the_pf_reports_the_vf_config_the_attachment_asked_for(
+        backend: Backend, kube: Kube, pods: Pods, settled_pool: checks.PoolViews) -> None:
+    assert backend.vf_config_nad, "a backend with VF config must name its VF-config attachment"
+    pods.create("cfg", vfs=1, networks=[backend.vf_config_nad])
+    pods.wait_running("cfg")
+    pci = pods.vf_pci_addresses("cfg")[0]
+    vf = checks.vf_by_pci(checks.wait_settled(backend, kube, in_use=1).pool, pci)
+    assert vf.config is not None, f"PF reports no config for VF {pci}"
+    assert (vf.config.vlan, vf.config.spoofchk, vf.config.trust) == (WANT_VLAN, WANT_SPOOFCHK, WANT_TRUST), vf

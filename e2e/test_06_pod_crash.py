@@ -66,3 +66,22 @@ def test_a_crashed_pod_that_never_restarts_returns_its_vf(
     assert checks.vf_by_pci(views.pool, pci).netns is None
     pods.delete("once")
     checks.wait_settled(backend, kube, in_use=0)
+
+
+@pytest.mark.requires(Cap.KILL_CONTAINER)
+def test_a_killed_sandbox_is_recreated_and_the_pod_gets_a_vf_again(
+        backend: Backend, kube: Kube, pods: Pods, settled_pool: checks.PoolViews) -> None:
+    pods.create("sandbox", vfs=1)
+    uid = pods.wait_running("sandbox").metadata.uid
+    backend.kill_sandbox(pods.namespace, "sandbox")
+
+    def new_sandbox() -> None:
+        events = kube.events_for(pods.namespace, "sandbox")
+        if not any("SandboxChanged" in e for e in events):
+            raise NotYet(f"events {events[-3:]}")
+    wait_until(new_sandbox, timeout=TIMEOUTS.pod_running, what=f"pod {pods.namespace}/sandbox")
+    pod = pods.wait_running("sandbox")
+    assert pod.metadata.uid == uid
+    # the old sandbox's CNI DEL returned its VF; the new sandbox's ADD attached one: still exactly one in use
+    views = checks.wait_settled(backend, kube, in_use=1)
+    assert views.assigned == set(pods.vf_pci_addresses("sandbox"))

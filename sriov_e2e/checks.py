@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import allure
 import grpc
 
 from sriov_e2e.cluster.backend import Backend
@@ -80,8 +81,10 @@ def wait_settled(backend: Backend, kube: Kube, in_use: int, timeout: float | Non
             raise NotYet("; ".join(off) + f" [{v.summary()}]")
         return v
 
-    result: PoolViews = wait_until(settled, timeout=timeout or TIMEOUTS.pool_advertised,
-                                   what=f"pool {backend.resource} on node {backend.node_name}")
+    with allure.step(f"wait until the pool settles with {in_use} VF(s) in use (four views agree)"):
+        result: PoolViews = wait_until(settled, timeout=timeout or TIMEOUTS.pool_advertised,
+                                       what=f"pool {backend.resource} on node {backend.node_name}")
+        allure.attach(result.summary(), name="pool views", attachment_type=allure.attachment_type.TEXT)
     return result
 
 

@@ -17,15 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import allure
 import pytest
 
-from sriov_e2e import checks
+from sriov_e2e import checks, timing
 from sriov_e2e.cluster.backend import Backend, Cap
 from sriov_e2e.cluster.layout import LocalSettings
 from sriov_e2e.cluster.local import LocalCluster
 from sriov_e2e.k8s import NETWORKS, Kube
+from sriov_e2e.model import VFClass
 from sriov_e2e.state import PREFIX
 from sriov_e2e.timeouts import TIMEOUTS
+from sriov_e2e.timing import RECORDER
+from sriov_e2e.toolchain.pins import load_pins
 from sriov_e2e.wait import NotYet, wait_until
 
 TESTPOD_IMAGE = "localhost/sriov-e2e/testpod:0.1.0"
@@ -41,9 +45,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--sriov-cluster-name", default=os.environ.get("SRIOV_E2E_CLUSTER_NAME", "sriov-e2e"))
     g.addoption("--sriov-vf-count", type=int, default=int(os.environ.get("SRIOV_E2E_VF_COUNT", "4")),
                 help="pool size (env SRIOV_E2E_VF_COUNT)")
+    g.addoption("--sriov-resource", default=os.environ.get("SRIOV_E2E_RESOURCE", "openshift.io/mellanoxnics"),
+                help="extended resource name of the VF pool (env SRIOV_E2E_RESOURCE)")
     g.addoption("--sriov-keep-cluster", action="store_true",
                 default=os.environ.get("SRIOV_E2E_KEEP_CLUSTER") == "1",
                 help="leave a cluster this run started up at the end (env SRIOV_E2E_KEEP_CLUSTER=1)")
+    g.addoption("--sriov-keep-on-failure", action="store_true",
+                default=os.environ.get("SRIOV_E2E_KEEP_ON_FAILURE") == "1",
+                help="leave the cluster up when a flow failed, to debug it (env SRIOV_E2E_KEEP_ON_FAILURE=1)")
     g.addoption("--sriov-churn", type=int, default=int(os.environ.get("SRIOV_E2E_CHURN", "5")),
                 help="pods created and deleted by the churn flow (env SRIOV_E2E_CHURN)")
     g.addoption("--sriov-artifacts", default=os.environ.get("SRIOV_E2E_ARTIFACTS", "artifacts"),
@@ -59,7 +68,51 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                               ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     rep: pytest.TestReport = yield
     item.stash.setdefault(REPORTS, {})[rep.when] = rep
+    flow = RECORDER.current
+    if flow is not None and flow.flow == item.name:
+        if rep.when == "call":
+            flow.add(timing.FLOW_TOTAL, rep.duration)
+        if rep.failed or rep.when == "call" or rep.skipped:
+            flow.outcome = "skipped" if rep.skipped else ("failed" if rep.failed else "passed")
     return rep
+
+
+@pytest.fixture(autouse=True)
+def _flow_clock(request: pytest.FixtureRequest) -> None:
+    RECORDER.start(request.node.name)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not RECORDER.flows:
+        return
+    terminalreporter.section("flow timings")
+    for line in RECORDER.table().splitlines():
+        terminalreporter.write_line(line)
+    if RECORDER.save_to is not None:
+        RECORDER.save(RECORDER.save_to)
+        terminalreporter.write_line(f"saved to {RECORDER.save_to}")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Allure's environment panel: what ran, where."""
+    results = getattr(session.config.option, "allure_report_dir", None)
+    if not results:
+        return
+    env = environment(session.config)
+    Path(results).mkdir(parents=True, exist_ok=True)
+    (Path(results) / "environment.properties").write_text(
+        "".join(f"{k}={v}\n" for k, v in env.items()), encoding="utf-8")
+
+
+def environment(config: pytest.Config) -> dict[str, str]:
+    env = {"backend": str(config.getoption("--sriov-backend")), "vf.backend": "veth",
+           "vf.count": str(config.getoption("--sriov-vf-count")), "kernel": os.uname().release, "nodes": "1"}
+    try:
+        for comp in load_pins(None).components:
+            env[f"version.{comp.name}"] = comp.version
+    except Exception as e:  # the report still renders without the pins
+        env["version.error"] = str(e)
+    return env
 
 
 def _failed(item: pytest.Item) -> bool:
@@ -72,6 +125,7 @@ def artifacts_dir(request: pytest.FixtureRequest) -> Path:
     root = Path(request.config.getoption("--sriov-artifacts")).resolve()
     run = root / time.strftime("e2e-%Y%m%d-%H%M%S")
     run.mkdir(parents=True, exist_ok=True)
+    RECORDER.save_to = run / "timings.json"
     for old in sorted(p for p in root.iterdir() if p.name.startswith("e2e-"))[:-KEEP_RUNS]:
         shutil.rmtree(old, ignore_errors=True)
     return run
@@ -105,15 +159,24 @@ def dump_diagnostics(dest: Path, backend: Backend, kube: Kube, namespace: str) -
 @pytest.fixture(scope="session")
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     """The cluster under test; a local one is started for the session unless one is already up."""
-    settings = LocalSettings(name=request.config.getoption("--sriov-cluster-name"),
-                             vf_count=request.config.getoption("--sriov-vf-count"))
+    opt = request.config.getoption
+    settings = LocalSettings(name=opt("--sriov-cluster-name"), vf_count=opt("--sriov-vf-count"),
+                             resource=opt("--sriov-resource"))
     cluster = LocalCluster(settings)
-    started = not cluster.status().get("up")
+    status = cluster.status()
+    if status.get("up") and status.get("resource") != settings.resource:
+        pytest.exit(f"cluster {settings.name} is up with resource {status.get('resource')}, not "
+                    f"{settings.resource}: bring it down first", returncode=2)
+    started = not status.get("up")
     if started:
         cluster.up()
     yield cluster
-    if started and not request.config.getoption("--sriov-keep-cluster"):
+    keep = opt("--sriov-keep-cluster") or (opt("--sriov-keep-on-failure") and request.session.testsfailed)
+    if started and not keep:
         cluster.down()
+    elif started:
+        print(f"\ncluster {settings.name} left up: KUBECONFIG={cluster.kubeconfig}; "
+              f"`sriov-e2e cluster down --name {settings.name}` removes it")
 
 
 @pytest.fixture(scope="session")
@@ -145,6 +208,7 @@ def settled_pool(backend: Backend, kube: Kube) -> Iterator[checks.PoolViews]:
     reserved = backend.ipam_reserved(network)
     yield before
     after = checks.wait_settled(backend, kube, in_use=0)
+    RECORDER.since("cleanup", timing.POOL_RESTORED)
     diff = checks.snapshot_diff(before.pool, after.pool)
     assert not diff, "VF inventory differs from before the flow: " + "; ".join(diff)
     left = backend.ipam_reserved(network) - reserved
@@ -162,7 +226,10 @@ def namespace(request: pytest.FixtureRequest, backend: Backend, kube: Kube, sett
     if _failed(request.node):
         dest = artifacts_dir / request.node.name
         dump_diagnostics(dest, backend, kube, name)
+        for f in sorted(dest.iterdir()):
+            allure.attach.file(str(f), name=f.name, attachment_type=allure.attachment_type.TEXT)  # type: ignore[no-untyped-call]
         print(f"\ndiagnostics of {request.node.nodeid}: {dest}")
+    RECORDER.mark("cleanup")
     kube.kubectl("delete", "namespace", name, "--wait=true", "--timeout", f"{int(TIMEOUTS.pod_deleted)}s",
                  "--ignore-not-found")
 
@@ -191,6 +258,12 @@ class Pods:
 
     def create(self, name: str, *, vfs: int = 1, containers: list[int] | None = None,
                restart_policy: str = "Always", networks: list[str] | None = None) -> None:
+        with allure.step(f"create pod {name} requesting {sum(containers or [vfs])} VF(s)"):
+            self._create(name, vfs, containers, restart_policy, networks)
+            RECORDER.mark(f"created {name}")
+
+    def _create(self, name: str, vfs: int, containers: list[int] | None, restart_policy: str,
+                networks: list[str] | None) -> None:
         per_container = containers or [vfs]
         nets = networks if networks is not None else [self.backend.nad] * sum(per_container)
         manifest = vf_pod(name, networks=nets, vfs_per_container=per_container, resource=self.backend.resource,
@@ -208,12 +281,29 @@ class Pods:
             if phase != "Running":
                 raise NotYet(f"phase {phase}; events {self.kube.events_for(self.namespace, name)[-3:]}")
             return pod
-        return wait_until(running, timeout=timeout or TIMEOUTS.pod_running, what=f"pod {self.namespace}/{name}")
+        with allure.step(f"wait until pod {name} runs"):
+            pod = wait_until(running, timeout=timeout or TIMEOUTS.pod_running, what=f"pod {self.namespace}/{name}")
+        RECORDER.since(f"created {name}", timing.POD_READY)
+        return pod
 
     def delete(self, name: str, grace: int | None = None, wait: bool = True) -> None:
-        self.kube.delete_pod(self.namespace, name, grace)
+        """Delete a pod; with `wait`, also wait until it is gone and the VFs it held are idle on the host."""
+        held = self.vf_pci_addresses(name) if wait else []
+        with allure.step(f"delete pod {name}" + (f" (grace {grace}s)" if grace is not None else "")):
+            RECORDER.mark(f"deleted {name}")
+            self.kube.delete_pod(self.namespace, name, grace)
         if wait:
             self.wait_gone(name)
+            with allure.step(f"wait until the VFs of {name} are back on the host: {held}"):
+                wait_until(lambda: self._idle(held), timeout=TIMEOUTS.pod_deleted, what=f"VFs {held} of {name}")
+            RECORDER.since(f"deleted {name}", timing.VF_RETURNED)
+
+    def _idle(self, pcis: list[str]) -> None:
+        pool = self.backend.pool()
+        busy = [f"{p}={checks.vf_by_pci(pool, p).vf_class.value}" for p in pcis
+                if checks.vf_by_pci(pool, p).vf_class is not VFClass.IDLE]
+        if busy:
+            raise NotYet(f"not idle yet: {busy}")
 
     def wait_gone(self, name: str) -> None:
         def gone() -> None:
@@ -246,4 +336,7 @@ def pods(kube: Kube, backend: Backend, namespace: str) -> Pods:
     return Pods(kube, backend, namespace)
 
 
-__all__ = ["Cap", "Pods", "artifacts_dir", "backend", "kube", "namespace", "pods", "settled_pool", "vf_pod"]
+# what e2e/conftest.py star-imports: every fixture (autouse ones included) and hook of the suites
+__all__ = ["_flow_clock", "_requires", "artifacts_dir", "backend", "kube", "namespace", "pods",
+           "pytest_addoption", "pytest_runtest_makereport", "pytest_sessionfinish", "pytest_terminal_summary",
+           "settled_pool"]

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import allure
 import yaml
 
 from sriov_e2e import cni, fakesys, inventory, podresources, pools, vfbackends
@@ -82,6 +83,7 @@ class LocalCluster:
         self.resource = settings.resource
         self.nad = f"default/{settings.nad_name}"
         self.vf_count = settings.vf_count
+        self.vf_config_nad: str | None = None  # needs an sriov-cni NAD on a netdevsim PF (not provided yet)
 
     def capabilities(self) -> dict[Cap, str | None]:
         backend = vfbackends.get(self.s.vf_backend)
@@ -504,20 +506,24 @@ class LocalCluster:
 
     # ---- node operations (the flows use these) -------------------------------------------------------------------
 
+    @allure.step("restart kubelet")
     def restart_kubelet(self) -> None:
         self.procs.stop("kubelet")
         self.procs.start("kubelet", self._kubelet_argv())
         self.wait_node_ready()
 
+    @allure.step("restart the device plugin (sriovdp)")
     def restart_sriovdp(self) -> None:
         self.procs.stop("sriovdp")
         self.start_sriovdp()
 
+    @allure.step("restart containerd")
     def restart_containerd(self) -> None:
         self.procs.stop("containerd")
         self.procs.start("containerd", self.in_node(["containerd", "--config", str(self.L.containerd_config)]))
         self._wait_containerd()
 
+    @allure.step("reboot the node")
     def reboot_node(self, progress: Callable[[str], None] = lambda _: None) -> None:
         """Power-cycle the node: everything on it dies at once (no CNI DEL), the VFs are created anew (a reboot
         re-creates them from sriov_numvfs), runtime state is lost, disk state (/var/lib) survives, the node boots.
@@ -557,11 +563,13 @@ class LocalCluster:
             raise HarnessError(f"pod {namespace}/{pod}: no ready sandbox on node {self.s.node_name}")
         return out[0]
 
+    @allure.step("kill the pod sandbox {namespace}/{pod}")
     def kill_sandbox(self, namespace: str, pod: str) -> None:
         """SIGKILL the pod's sandbox (pause) process, as a crash of the sandbox would."""
         info = json.loads(self._crictl("inspectp", self._sandbox_id(namespace, pod)).stdout)
         os.kill(int(info["info"]["pid"]), signal.SIGKILL)
 
+    @allure.step("send {sig} to container {container} of {namespace}/{pod}")
     def kill_container(self, namespace: str, pod: str, container: str, sig: signal.Signals) -> None:
         """Signal a container's main process from outside, as the OOM killer or a segfault would end it."""
         ids = self._crictl("ps", "--pod", self._sandbox_id(namespace, pod), "--name", f"^{container}$", "--state",
@@ -571,6 +579,7 @@ class LocalCluster:
         info = json.loads(self._crictl("inspect", ids[0]).stdout)
         os.kill(int(info["info"]["pid"]), sig)
 
+    @allure.step("make CNI DEL fail: {fail}")
     def fail_cni_del(self, fail: bool) -> None:
         """While on, every CNI DEL of the VF network fails (the VF stays where the pod left it)."""
         if fail:
@@ -578,6 +587,7 @@ class LocalCluster:
         else:
             self.fail_del_flag.unlink(missing_ok=True)
 
+    @allure.step("PF link up: {up}")
     def set_pf_link(self, up: bool) -> None:
         pools.set_pf_link(self.pool_state, self.s.pf, up)
 
