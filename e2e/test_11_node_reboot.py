@@ -35,7 +35,7 @@ def _holder(backend: Backend, kube: Kube, pods: Pods) -> tuple[str, checks.PoolV
     off = views.disagreements(1)
     if off:
         raise NotYet("; ".join(off))
-    holders = {a.pod for a in backend.pod_resources() if a.resource == backend.resource}
+    holders = set(checks.holders(backend).values())
     if len(holders) != 1:
         raise NotYet(f"pods holding a VF per kubelet: {sorted(holders)}")
     name = holders.pop()

@@ -37,9 +37,11 @@ class PoolViews:
                 f"pod-resources {len(self.assigned)} {sorted(self.assigned)}, VFs on node: in-use {p.in_use} "
                 f"{sorted(self.in_netns)}, idle {p.available}, leaked {p.leaked}, missing {p.missing}")
 
-    def disagreements(self, in_use: int) -> list[str]:
-        """What is off, for a node settled with `in_use` VFs held by pods; empty when all four views agree."""
-        total = self.pool.total
+    def disagreements(self, in_use: int, total: int | None = None) -> list[str]:
+        """What is off, for a node settled with `in_use` VFs held by pods; empty when all four views agree.
+
+        `total`: the pool size expected (default: the VFs the inventory knows)."""
+        total = self.pool.total if total is None else total
         out = []
         if (self.capacity, self.allocatable) != (total, total):
             out.append(f"device plugin advertises capacity {self.capacity}/allocatable {self.allocatable}, "
@@ -61,13 +63,18 @@ class PoolViews:
         return out
 
 
-def views(backend: Backend, kube: Kube) -> PoolViews:
-    counts = kube.resource_counts(backend.node_name, backend.resource)
+def holders(backend: Backend) -> dict[str, str]:
+    """Device ID -> pod that kubelet's pod-resources says holds it (for the backend's resource)."""
     try:
         listed = backend.pod_resources()
     except grpc.RpcError as e:  # kubelet restarting: its socket refuses for a moment
         raise NotYet(f"kubelet pod-resources unavailable: {e.code()}") from None
-    assigned = frozenset(d for a in listed if a.resource == backend.resource for d in a.device_ids)
+    return {d: a.pod for a in listed if a.resource == backend.resource for d in a.device_ids}
+
+
+def views(backend: Backend, kube: Kube) -> PoolViews:
+    counts = kube.resource_counts(backend.node_name, backend.resource)
+    assigned = frozenset(holders(backend))
     return PoolViews(counts.capacity, counts.allocatable, kube.requested_on_node(backend.node_name, backend.resource),
                      assigned, backend.pool())
 
@@ -76,7 +83,7 @@ def wait_settled(backend: Backend, kube: Kube, in_use: int, timeout: float | Non
     """Wait until the four views agree on `in_use` VFs held by pods; fail naming every view."""
     def settled() -> PoolViews:
         v = views(backend, kube)
-        off = v.disagreements(in_use)
+        off = v.disagreements(in_use, backend.vf_count)
         if off:
             raise NotYet("; ".join(off) + f" [{v.summary()}]")
         return v

@@ -21,7 +21,7 @@ import allure
 import pytest
 
 from sriov_e2e import checks, timing
-from sriov_e2e.cluster.backend import Backend, Cap
+from sriov_e2e.cluster.backend import Backend
 from sriov_e2e.cluster.layout import LocalSettings
 from sriov_e2e.cluster.local import LocalCluster
 from sriov_e2e.k8s import NETWORKS, Kube
@@ -45,6 +45,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--sriov-cluster-name", default=os.environ.get("SRIOV_E2E_CLUSTER_NAME", "sriov-e2e"))
     g.addoption("--sriov-vf-count", type=int, default=int(os.environ.get("SRIOV_E2E_VF_COUNT", "4")),
                 help="pool size (env SRIOV_E2E_VF_COUNT)")
+    g.addoption("--sriov-expect-vfs", type=int, default=None,
+                help="pool size the flows expect to find advertised (default: --sriov-vf-count); a wrong value "
+                     "makes every flow fail, which is how the failure report is checked")
     g.addoption("--sriov-resource", default=os.environ.get("SRIOV_E2E_RESOURCE", "openshift.io/mellanoxnics"),
                 help="extended resource name of the VF pool (env SRIOV_E2E_RESOURCE)")
     g.addoption("--sriov-keep-cluster", action="store_true",
@@ -68,6 +71,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                               ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     rep: pytest.TestReport = yield
     item.stash.setdefault(REPORTS, {})[rep.when] = rep
+    if rep.failed and rep.when in ("setup", "call"):
+        _dump_for(item)  # now, before any fixture's teardown changes what is on the node
     flow = RECORDER.current
     if flow is not None and flow.flow == item.name:
         if rep.when == "call":
@@ -119,6 +124,24 @@ def _failed(item: pytest.Item) -> bool:
     return any(r.failed for r in item.stash.get(REPORTS, {}).values())
 
 
+def _dump_for(item: pytest.Item) -> None:
+    args = getattr(item, "funcargs", {})
+    be, kube, run_dir = args.get("backend"), args.get("kube"), ARTIFACTS.get("run")
+    if be is None or kube is None or run_dir is None:
+        return
+    dest = run_dir / item.name
+    before = args.get("settled_pool")
+    dump_diagnostics(dest, be, kube, args.get("namespace"),
+                     before.pool.as_dict() if isinstance(before, checks.PoolViews) else None)
+    for f in sorted(dest.iterdir()):
+        allure.attach.file(str(f), name=f.name, attachment_type=allure.attachment_type.TEXT)  # type: ignore[no-untyped-call]
+    item.add_report_section("call", "diagnostics", f"written to {dest}")
+    print(f"\ndiagnostics of {item.nodeid}: {dest}")
+
+
+ARTIFACTS: dict[str, Path] = {}
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir(request: pytest.FixtureRequest) -> Path:
     """This run's artifacts dir; older runs beyond the last KEEP_RUNS are removed."""
@@ -126,12 +149,14 @@ def artifacts_dir(request: pytest.FixtureRequest) -> Path:
     run = root / time.strftime("e2e-%Y%m%d-%H%M%S")
     run.mkdir(parents=True, exist_ok=True)
     RECORDER.save_to = run / "timings.json"
+    ARTIFACTS["run"] = run
     for old in sorted(p for p in root.iterdir() if p.name.startswith("e2e-"))[:-KEEP_RUNS]:
         shutil.rmtree(old, ignore_errors=True)
     return run
 
 
-def dump_diagnostics(dest: Path, backend: Backend, kube: Kube, namespace: str) -> None:
+def dump_diagnostics(dest: Path, backend: Backend, kube: Kube, namespace: str | None,
+                     pool_before: dict[str, Any] | None) -> None:
     """Everything worth reading after a failure, written before cleanup changes it."""
     dest.mkdir(parents=True, exist_ok=True)
 
@@ -142,14 +167,17 @@ def dump_diagnostics(dest: Path, backend: Backend, kube: Kube, namespace: str) -
             text = f"(could not collect: {e})"
         (dest / name).write_text(text, encoding="utf-8")
 
-    put("pool.json", lambda: json.dumps(backend.pool().as_dict(), indent=2))
+    put("pool-after.json", lambda: json.dumps(backend.pool().as_dict(), indent=2))
+    if pool_before is not None:
+        put("pool-before.json", lambda: json.dumps(pool_before, indent=2))
     put("views.txt", lambda: checks.views(backend, kube).summary())
     put("pod-resources.txt", lambda: "\n".join(map(str, backend.pod_resources())))
-    put("pods-describe.txt", lambda: kube.kubectl("describe", "pods", "-n", namespace))
-    put("events.txt", lambda: kube.kubectl("get", "events", "-n", namespace, "-o", "wide"))
+    ns_args = ["-n", namespace] if namespace else ["--all-namespaces"]
+    put("pods-describe.txt", lambda: kube.kubectl("describe", "pods", *ns_args))
+    put("events.txt", lambda: kube.kubectl("get", "events", *ns_args, "-o", "wide"))
     put("node-describe.txt", lambda: kube.kubectl("describe", "node", backend.node_name))
     put("network-status.json", lambda: kube.kubectl(
-        "get", "pods", "-n", namespace, "-o",
+        "get", "pods", *ns_args, "-o",
         "jsonpath={range .items[*]}{.metadata.name}{'\\t'}{.metadata.annotations.k8s\\.v1\\.cni\\.cncf\\.io/"
         "network-status}{'\\n'}{end}"))
     for name, text in backend.diagnostics().items():
@@ -157,12 +185,15 @@ def dump_diagnostics(dest: Path, backend: Backend, kube: Kube, namespace: str) -
 
 
 @pytest.fixture(scope="session")
-def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+def backend(request: pytest.FixtureRequest, artifacts_dir: Path) -> Iterator[Backend]:
     """The cluster under test; a local one is started for the session unless one is already up."""
     opt = request.config.getoption
     settings = LocalSettings(name=opt("--sriov-cluster-name"), vf_count=opt("--sriov-vf-count"),
                              resource=opt("--sriov-resource"))
     cluster = LocalCluster(settings)
+    expect = opt("--sriov-expect-vfs")
+    if expect is not None:
+        cluster.vf_count = expect  # what the checks hold the node to; the pool itself keeps its real size
     status = cluster.status()
     if status.get("up") and status.get("resource") != settings.resource:
         pytest.exit(f"cluster {settings.name} is up with resource {status.get('resource')}, not "
@@ -216,19 +247,12 @@ def settled_pool(backend: Backend, kube: Kube) -> Iterator[checks.PoolViews]:
 
 
 @pytest.fixture
-def namespace(request: pytest.FixtureRequest, backend: Backend, kube: Kube, settled_pool: checks.PoolViews,
-              artifacts_dir: Path) -> Iterator[str]:
+def namespace(kube: Kube, settled_pool: checks.PoolViews) -> Iterator[str]:
     """A namespace per test. It depends on settled_pool so that it is deleted (its pods and their VFs with it)
-    before settled_pool checks that every VF came back; on failure, diagnostics are dumped before the delete."""
+    before settled_pool checks that every VF came back."""
     name = f"{PREFIX}-{uuid.uuid4().hex[:8]}"
     kube.kubectl_apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": LABEL}})
     yield name
-    if _failed(request.node):
-        dest = artifacts_dir / request.node.name
-        dump_diagnostics(dest, backend, kube, name)
-        for f in sorted(dest.iterdir()):
-            allure.attach.file(str(f), name=f.name, attachment_type=allure.attachment_type.TEXT)  # type: ignore[no-untyped-call]
-        print(f"\ndiagnostics of {request.node.nodeid}: {dest}")
     RECORDER.mark("cleanup")
     kube.kubectl("delete", "namespace", name, "--wait=true", "--timeout", f"{int(TIMEOUTS.pod_deleted)}s",
                  "--ignore-not-found")
@@ -294,16 +318,23 @@ class Pods:
             self.kube.delete_pod(self.namespace, name, grace)
         if wait:
             self.wait_gone(name)
-            with allure.step(f"wait until the VFs of {name} are back on the host: {held}"):
-                wait_until(lambda: self._idle(held), timeout=TIMEOUTS.pod_deleted, what=f"VFs {held} of {name}")
+            with allure.step(f"wait until the VFs of {name} are released: {held}"):
+                wait_until(lambda: self._released(name, held), timeout=TIMEOUTS.pod_deleted,
+                           what=f"VFs {held} of pod {self.namespace}/{name}")
             RECORDER.since(f"deleted {name}", timing.VF_RETURNED)
 
-    def _idle(self, pcis: list[str]) -> None:
+    def _released(self, name: str, pcis: list[str]) -> None:
+        """Each VF is back idle on the host, or already taken by another pod (a pending pod may grab it first)."""
         pool = self.backend.pool()
-        busy = [f"{p}={checks.vf_by_pci(pool, p).vf_class.value}" for p in pcis
-                if checks.vf_by_pci(pool, p).vf_class is not VFClass.IDLE]
+        holder = checks.holders(self.backend)
+        busy = []
+        for p in pcis:
+            vf = checks.vf_by_pci(pool, p)
+            taken_by_other = vf.vf_class is VFClass.IN_USE and holder.get(p) not in (None, name)
+            if vf.vf_class is not VFClass.IDLE and not taken_by_other:
+                busy.append(f"{p}={vf.vf_class.value} in {vf.netns or 'host'} (holder {holder.get(p)})")
         if busy:
-            raise NotYet(f"not idle yet: {busy}")
+            raise NotYet(f"not released yet: {busy}")
 
     def wait_gone(self, name: str) -> None:
         def gone() -> None:

@@ -26,7 +26,7 @@ from typing import Any
 import allure
 import yaml
 
-from sriov_e2e import cni, fakesys, inventory, podresources, pools, vfbackends
+from sriov_e2e import cni, fakesys, inventory, netns, podresources, pools, vfbackends
 from sriov_e2e.cluster import hostfx, manifests
 from sriov_e2e.cluster.backend import Cap
 from sriov_e2e.cluster.layout import Layout, LocalSettings
@@ -109,11 +109,29 @@ class LocalCluster:
         return {p.name for p in d.iterdir() if p.name[0].isdigit()} if d.is_dir() else set()
 
     def diagnostics(self) -> dict[str, str]:
+        """Component logs (tails), `ip -d link` + `ip addr` of every netns on the node, the fake PCI tree, and the
+        CNI caches (Multus' delegates, sriov-cni's allocations) as the node sees them."""
         out = {f"log/{n}": self.log_tail(n, 200) for n in self.procs.names()}
-        for extra in ("multus.log",):
-            p = self.L.logs / extra
-            if p.exists():
-                out[f"log/{extra}"] = "\n".join(p.read_text(errors="replace").splitlines()[-200:])
+        multus_log = self.L.logs / "multus.log"
+        if multus_log.exists():
+            out["log/multus-cni"] = "\n".join(multus_log.read_text(errors="replace").splitlines()[-200:])
+        pid = self.procs.get(NODE_NS)
+        for ref in netns.discover(mount_ns_pid=pid.pid if pid else None):
+            label = "host" if ref.inode == os.stat("/proc/self/ns/net").st_ino else ref.label
+            cmd = ["nsenter", f"--net={ref.path}", "sh", "-c", "ip -d link show; echo; ip addr show"]
+            p = subprocess.run(cmd, capture_output=True, text=True)
+            out[f"netns/{label.replace('/', '_')}"] = p.stdout + p.stderr
+        tree = self.pool_state.pci_root
+        if tree.is_dir():
+            out["fake-pci-sysfs"] = "\n".join(
+                f"{p.relative_to(tree)}" + (f" -> {os.readlink(p)}" if p.is_symlink() else "")
+                for p in sorted(tree.rglob("*")))
+        for cache in ("/var/lib/cni/multus", "/var/lib/cni/sriov", manifests.IPAM_DATA_DIR):
+            d = Path(self.node_path(cache)) if pid else None
+            if d is not None and d.is_dir():
+                out[f"cni-cache{cache.replace('/', '_')}"] = "\n\n".join(
+                    f"== {f.relative_to(d)}\n{f.read_text(errors='replace')[:4000]}"
+                    for f in sorted(d.rglob("*")) if f.is_file())
         return out
 
     # ---- small helpers -----------------------------------------------------------------------------------------
