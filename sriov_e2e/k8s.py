@@ -85,9 +85,6 @@ class Kube:
 
     # ---- pods --------------------------------------------------------------------------------------------------
 
-    def create_pod(self, manifest: Mapping[str, Any]) -> None:
-        self.kubectl_apply(manifest)
-
     def pod(self, namespace: str, name: str) -> Any | None:
         try:
             return self.core.read_namespaced_pod(name, namespace)

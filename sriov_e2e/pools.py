@@ -11,8 +11,8 @@ from pathlib import Path
 from sriov_e2e import netlink, netns, vfbackends
 from sriov_e2e.errors import BadInput, HarnessError, Unsupported
 from sriov_e2e.fake_pci import FLAVORS, FakePciTree
-from sriov_e2e.inventory import NodeView, build_pool, locate, read_node
-from sriov_e2e.model import Pool, PoolSpec, VFSpec
+from sriov_e2e.inventory import NodeView, locate, read_node
+from sriov_e2e.model import PoolSpec, VFSpec
 from sriov_e2e.state import PoolRecord, State
 from sriov_e2e.timeouts import TIMEOUTS
 from sriov_e2e.undo import UndoStack
@@ -133,14 +133,6 @@ def set_pf_link(state: State, pf: str, up: bool) -> None:
         raise BadInput(f"PF {pf}: no pool of this name was created by sriov-e2e")
     with netlink.ipr_in(netns.resolve_node_netns(rec.spec.node_netns)) as ipr:
         vfbackends.get(rec.spec.backend).set_pf_link(ipr, pf, rec.owned_links, up)
-
-
-def recorded_pools(state: State, view: NodeView | None = None) -> list[Pool]:
-    recs = state.all()
-    if not recs:
-        return []
-    view = view or read_node(recs[0].spec.node_netns)
-    return [build_pool(r.spec, view) for r in recs]
 
 
 def sync_fake_net(state: State, view: NodeView | None = None) -> int:

@@ -33,14 +33,3 @@ def list_assignments(socket_path: str, timeout: float = 10.0) -> list[Assignment
             for dev in c.devices:
                 out.append(Assignment(pod.namespace, pod.name, c.name, dev.resource_name, tuple(dev.device_ids)))
     return out
-
-
-def allocatable(socket_path: str, timeout: float = 10.0) -> dict[str, tuple[str, ...]]:
-    """Device IDs kubelet knows per resource (GetAllocatableResources)."""
-    with grpc.insecure_channel(f"unix://{socket_path}") as channel:
-        stub = api_pb2_grpc.PodResourcesListerStub(channel)  # type: ignore[no-untyped-call]
-        resp = stub.GetAllocatableResources(api_pb2.AllocatableResourcesRequest(), timeout=timeout)
-    out: dict[str, list[str]] = {}
-    for dev in resp.devices:
-        out.setdefault(dev.resource_name, []).extend(dev.device_ids)
-    return {k: tuple(sorted(v)) for k, v in out.items()}
