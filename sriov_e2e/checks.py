@@ -79,11 +79,16 @@ def views(backend: Backend, kube: Kube) -> PoolViews:
                      assigned, backend.pool())
 
 
-def wait_settled(backend: Backend, kube: Kube, in_use: int, timeout: float | None = None) -> PoolViews:
-    """Wait until the four views agree on `in_use` VFs held by pods; fail naming every view."""
+def wait_settled(backend: Backend, kube: Kube, in_use: int, timeout: float | None = None,
+                 total: int | None = None) -> PoolViews:
+    """Wait until the four views agree on `in_use` VFs held by pods; fail naming every view.
+
+    `total`: the pool size to hold the node to (default: what the backend says its pool is)."""
+    want_total = backend.vf_count if total is None else total
+
     def settled() -> PoolViews:
         v = views(backend, kube)
-        off = v.disagreements(in_use, backend.vf_count)
+        off = v.disagreements(in_use, want_total)
         if off:
             raise NotYet("; ".join(off) + f" [{v.summary()}]")
         return v
