@@ -104,8 +104,7 @@ def _print_pool(pool: Pool) -> None:
     state = "absent" if not pf.present else f"{'up' if pf.admin_up else 'down'}/{pf.oper_state}"
     print(f"PF {pf.name} {pf.pci_address} [{pool.backend}] {pool.resource or '-'}  link {state}")
     print(f"  total {pool.total}  in use {pool.in_use}  available {pool.available}  leaked {pool.leaked}  "
-          f"missing {pool.missing}  utilization {pool.in_use}/{pool.total} "
-          f"({100.0 * pool.in_use / max(pool.total, 1):.0f}%)")
+          f"missing {pool.missing}  utilization {pool.in_use}/{pool.total} ({pool.utilization_pct:.0f}%)")
     rows = [["IDX", "PCI", "NAME", "NETNS", "ADMIN", "OPER", "CARRIER", "CLASS", "CONFIG"]]
     for i, vf in enumerate(pool.vfs):
         rows.append([str(vf.index), vf.pci_address, vf.name or "-", vf.netns or "host",
@@ -129,7 +128,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         return 0
     alerts = [f"PF {p.pf.name}: {p.leaked} leaked VF(s)" for p in selected if p.leaked] + [
         f"PF {p.pf.name}: {p.in_use}/{p.total} VFs in use, above {args.warn_at:g}%"
-        for p in selected if p.total and 100.0 * p.in_use / p.total > args.warn_at]
+        for p in selected if p.utilization_pct > args.warn_at]
     for a in alerts:
         print(f"sriov-e2e: warning: {a}", file=sys.stderr)
     return EXIT_WARN if alerts else 0

@@ -170,8 +170,8 @@ class Pool:
 
     @property
     def utilization_pct(self) -> float:
-        """Share of the pool not free for a new pod (in use, leaked or missing)."""
-        return 0.0 if self.total == 0 else 100.0 * (self.total - self.available) / self.total
+        """Share of the pool held by pods (in use / total); leaked and missing VFs are alerted on separately."""
+        return 0.0 if self.total == 0 else 100.0 * self.in_use / self.total
 
     def as_dict(self) -> dict[str, Any]:
         return {

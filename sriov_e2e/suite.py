@@ -110,8 +110,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def environment(config: pytest.Config) -> dict[str, str]:
-    env = {"backend": str(config.getoption("--sriov-backend")), "vf.backend": "veth",
-           "vf.count": str(config.getoption("--sriov-vf-count")), "kernel": os.uname().release, "nodes": "1"}
+    env = {"backend": str(config.getoption("--sriov-backend")), "kernel": os.uname().release, "nodes": "1",
+           **RUN_INFO}
     try:
         for comp in load_pins(None).components:
             env[f"version.{comp.name}"] = comp.version
@@ -140,6 +140,7 @@ def _dump_for(item: pytest.Item) -> None:
 
 
 ARTIFACTS: dict[str, Path] = {}
+RUN_INFO: dict[str, str] = {}  # what the backend fixture learned, for the report's environment panel
 
 
 @pytest.fixture(scope="session")
@@ -191,6 +192,8 @@ def backend(request: pytest.FixtureRequest, artifacts_dir: Path) -> Iterator[Bac
     settings = LocalSettings(name=opt("--sriov-cluster-name"), vf_count=opt("--sriov-vf-count"),
                              resource=opt("--sriov-resource"))
     cluster = LocalCluster(settings)
+    RUN_INFO.update({"vf.backend": settings.vf_backend, "vf.count": str(settings.vf_count),
+                     "resource": settings.resource, "pf": settings.pf})
     expect = opt("--sriov-expect-vfs")
     if expect is not None:
         cluster.vf_count = expect  # what the checks hold the node to; the pool itself keeps its real size
