@@ -18,6 +18,9 @@ from sriov_e2e.errors import BadInput, HarnessError
 from sriov_e2e.links import LinkRecord, parse_ip_json
 from sriov_e2e.model import PF, VF, Locator, LocatorKind, Pool, PoolSpec, VFSpec, classify
 
+__all__ = ["VF", "NetnsView", "NodeView", "Pool", "build_pool", "capture_node", "locate", "node_from_capture",
+           "read_node", "real_sriov_pfs", "spec_from_sysfs"]
+
 
 @dataclass(frozen=True)
 class NetnsView:
