@@ -38,15 +38,11 @@ def test_a_pod_gets_one_vf_in_its_netns_as_net1_up_with_an_ip(
         assert (vf.name, vf.admin_up, vf.vf_class) == ("net1", True, VFClass.IN_USE), vf
         assert vf.netns is not None
         ips = pods.addresses("vf1", "net1")
-        assert ips and ipaddress.ip_interface(ips[0]).ip in ipaddress.ip_network(backend_subnet(backend)), ips
+        assert ips and ipaddress.ip_interface(ips[0]).ip in ipaddress.ip_network(backend.vf_subnet), ips
         assert vf_status[0]["ips"] == [str(ipaddress.ip_interface(ips[0]).ip)]
     with allure.step("pool accounting: requested 1, kubelet assigned exactly this VF"):
         assert views.requested == 1 and views.assigned == {pci}
     pods.delete("vf1")
-
-
-def backend_subnet(backend: Backend) -> str:
-    return str(getattr(getattr(backend, "s", None), "vf_subnet", "0.0.0.0/0"))
 
 
 # what the VF-config attachment asks for (Backend.vf_config_nad), as the PF must report it while the pod runs

@@ -198,9 +198,11 @@ def backend(request: pytest.FixtureRequest, artifacts_dir: Path) -> Iterator[Bac
     if expect is not None:
         cluster.vf_count = expect  # what the checks hold the node to; the pool itself keeps its real size
     status = cluster.status()
-    if status.get("up") and status.get("resource") != settings.resource:
-        pytest.exit(f"cluster {settings.name} is up with resource {status.get('resource')}, not "
-                    f"{settings.resource}: bring it down first", returncode=2)
+    wanted = {"resource": settings.resource, "vf_count": str(settings.vf_count), "vf_backend": settings.vf_backend}
+    differs = {k: status.get(k) for k, v in wanted.items() if status.get("up") and status.get(k) != v}
+    if differs:
+        pytest.exit(f"cluster {settings.name} is already up with {differs}, not {wanted}: use it as it is or "
+                    f"`sriov-e2e cluster down --name {settings.name}` first", returncode=2)
     started = not status.get("up")
     if started:
         cluster.up()

@@ -33,6 +33,7 @@ class Backend(Protocol):
     resource: str
     nad: str  # "namespace/name" of the VF network attachment
     vf_count: int
+    vf_subnet: str  # the IPAM range of the VF attachment
     vf_config_nad: str | None  # an attachment asking for vlan 100, spoofchk off, trust on (Cap.VF_CONFIG only)
 
     def capabilities(self) -> dict[Cap, str | None]:

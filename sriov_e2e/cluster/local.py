@@ -46,7 +46,6 @@ from sriov_e2e.undo import UndoStack
 from sriov_e2e.wait import NotYet, wait_until
 
 NODE_NS = "node-ns"  # the process that pins the node's mount namespace
-NODE_PROCS = ("sriovdp", "kubelet", "containerd")  # stopped in this order
 CONTROL_PLANE = ("kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")
 OVERLAID = ("var/lib", "var/log", "run")
 NEEDED_BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kubectl",
@@ -83,6 +82,7 @@ class LocalCluster:
         self.resource = settings.resource
         self.nad = f"default/{settings.nad_name}"
         self.vf_count = settings.vf_count
+        self.vf_subnet = settings.vf_subnet
         self.vf_config_nad: str | None = None  # needs an sriov-cni NAD on a netdevsim PF (not provided yet)
 
     def capabilities(self) -> dict[Cap, str | None]:
@@ -687,14 +687,17 @@ class LocalCluster:
         if not self.L.marker.exists():
             return {"name": self.s.name, "up": False, "state_dir": str(self.L.dir)}
         procs = {n: (self.procs.get(n) is not None) for n in self.procs.names()}
+        recorded = json.loads(self.L.marker.read_text()).get("settings", {})  # what it was started with
         out: dict[str, Any] = {"name": self.s.name, "up": all(procs.values()) and bool(procs),
                                "state_dir": str(self.L.dir), "kubeconfig": str(self.L.admin_kubeconfig),
-                               "processes": procs, "node": self.s.node_name, "resource": self.s.resource}
+                               "processes": procs, "node": self.s.node_name,
+                               "resource": recorded.get("resource"), "vf_count": recorded.get("vf_count"),
+                               "vf_backend": recorded.get("vf_backend")}
         if procs.get("kube-apiserver"):
             kube = self.kube()
             try:
                 out["node_ready"] = kube.node_ready(self.s.node_name)[1]
-                c = kube.resource_counts(self.s.node_name, self.s.resource)
+                c = kube.resource_counts(self.s.node_name, str(recorded.get("resource", self.s.resource)))
                 out["capacity"], out["allocatable"] = c.capacity, c.allocatable
             except Exception as e:  # status reports what it can; it never fails on a half-up cluster
                 out["error"] = str(e)
