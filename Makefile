@@ -12,12 +12,14 @@ E2E_FLAGS ?=
 REPORT_DIR ?= artifacts/report
 ALLURE_NPM := allure@3.18.0
 
-.PHONY: help deps deps-e2e apt-install venv lint typecheck test test-unit test-integration tools e2e report cluster-up cluster-down clean
+.PHONY: help deps deps-e2e apt-install venv lint typecheck test test-unit test-integration tools e2e report bench cluster-up cluster-down clean
 
 help:
 	@echo "make test   — install what is needed, lint, type-check, run the unit and integration tiers"
 	@echo "make tools  — build the pinned upstream stack (Kubernetes, sriovdp, Multus, CNIs) from sources"
 	@echo "make e2e    — the lifecycle suites on the local backend"
+	@echo "make report — Allure HTML + text summary of the last e2e run"
+	@echo "make bench  — speed and memory of pools, inventory and a local cluster"
 
 # Debian packages the integration tier drives (ip, unshare, setpriv, the CNI reference plugins)
 deps:
@@ -74,6 +76,10 @@ report: venv
 	@$(PY) -m sriov_e2e.report --junit $(REPORT_DIR)/junit.xml \
 	  --timings "$$(ls -td artifacts/e2e-*/timings.json 2>/dev/null | head -1)"
 	@echo "HTML report: $(REPORT_DIR)/html/index.html"
+
+# speed and memory, measured (not asserted): pools, inventory walk, a local cluster's up/down, last e2e timings
+bench: deps deps-e2e venv tools
+	$(PY) -m sriov_e2e.bench --cluster
 
 cluster-up: deps deps-e2e venv tools
 	$(VENV)/bin/sriov-e2e cluster up
