@@ -120,10 +120,6 @@ def environment(config: pytest.Config) -> dict[str, str]:
     return env
 
 
-def _failed(item: pytest.Item) -> bool:
-    return any(r.failed for r in item.stash.get(REPORTS, {}).values())
-
-
 def _dump_for(item: pytest.Item) -> None:
     args = getattr(item, "funcargs", {})
     be, kube, run_dir = args.get("backend"), args.get("kube"), ARTIFACTS.get("run")
