@@ -129,9 +129,16 @@ def remove_new_chains(before: dict[str, list[str]]) -> list[str]:
     return removed
 
 
+def _hierarchies() -> list[Path]:
+    """Where cgroup trees are rooted: the unified root on cgroup v2, else every v1 hierarchy."""
+    if (CGROUP_ROOT / "cgroup.controllers").exists():
+        return [CGROUP_ROOT]
+    return sorted(CGROUP_ROOT.iterdir()) if CGROUP_ROOT.is_dir() else []
+
+
 def create_cgroup_tree(name: str) -> None:
-    """`/sys/fs/cgroup/<controller>/<name>` in every v1 hierarchy: kubelet's cgroupRoot must exist beforehand."""
-    for hierarchy in sorted(CGROUP_ROOT.iterdir()) if CGROUP_ROOT.is_dir() else []:
+    """`<hierarchy>/<name>` in every hierarchy: kubelet's cgroupRoot must exist beforehand."""
+    for hierarchy in _hierarchies():
         if hierarchy.is_symlink() or not (hierarchy / "cgroup.procs").exists():
             continue
         top = hierarchy / name
@@ -144,8 +151,8 @@ def create_cgroup_tree(name: str) -> None:
 def cgroup_pids(name: str) -> set[int]:
     """Every process in the cgroup subtree `name` (the pids hierarchy sees them all on cgroup v1)."""
     found: set[int] = set()
-    for hierarchy in ("pids", "memory", "unified"):
-        top = CGROUP_ROOT / hierarchy / name
+    for hierarchy in _hierarchies():
+        top = hierarchy / name
         for dirpath, _, files in os.walk(top):
             if "cgroup.procs" in files:
                 try:
@@ -158,9 +165,7 @@ def cgroup_pids(name: str) -> set[int]:
 def remove_cgroup_tree(name: str) -> list[str]:
     """rmdir `/sys/fs/cgroup/<controller>/<name>` bottom-up in every hierarchy (after its processes are gone)."""
     removed: list[str] = []
-    if not CGROUP_ROOT.is_dir():
-        return removed
-    for hierarchy in sorted(CGROUP_ROOT.iterdir()):
+    for hierarchy in _hierarchies():
         top = hierarchy / name
         if not top.is_dir() or top.is_symlink():
             continue
