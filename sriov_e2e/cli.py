@@ -69,8 +69,13 @@ def cmd_vfs_pf_link(args: argparse.Namespace) -> int:
 
 
 def _selected_pools(args: argparse.Namespace) -> list[Pool]:
-    st = State(args.state_dir)
-    view = inventory.read_node(args.netns)
+    st, mount_ns_pid = State(args.state_dir), None
+    if args.cluster:  # a local cluster's pool, its sandbox netns seen through the node's mount namespace
+        cluster = LocalCluster(LocalSettings(name=args.cluster))
+        if not cluster.status().get("up"):
+            raise BadInput(f"cluster {args.cluster}: not up (sriov-e2e cluster status --name {args.cluster})")
+        st, mount_ns_pid = cluster.pool_state, cluster.node_ns_pid()
+    view = inventory.read_node(args.netns, mount_ns_pid=mount_ns_pid)
     recorded = {r.spec.pf_name: r.spec for r in st.all()}
     if args.pf:
         spec = recorded.get(args.pf)
@@ -223,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit 3 when in-use/total exceeds PCT or any VF is leaked (alert at 80)")
     i.add_argument("--resource", default=None, help="resource name to report for real PFs")
     i.add_argument("--netns", default=None, help="node netns (ip netns name or path); default this host's")
+    i.add_argument("--cluster", default=None, metavar="NAME", help="the pool of a local cluster (sriov-e2e cluster up)")
     i.set_defaults(func=cmd_inspect)
 
     cl = sub.add_parser("cluster", help="the local backend: a real single-node cluster with the SR-IOV stack")
